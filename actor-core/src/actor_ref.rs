@@ -1,0 +1,302 @@
+//! [`ActorRef`]: the handle through which everyone talks to an actor, local or remote.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::actor::{Actor, Handler, Message};
+use crate::envelope::{MessageEnvelope, ReplySlot};
+use crate::error::{AskError, SendError};
+use crate::id::ActorId;
+use crate::mailbox::{Mailbox, PushError, Signal};
+use crate::recipient::Recipient;
+use crate::remote::{ErasedMessage, RemoteRoute};
+
+/// A typed handle to an actor.
+///
+/// Cheap to clone (one reference count), `Send + Sync`, comparable and hashable by the actor's
+/// node and id, and printable as `node/name#id`. The same type addresses a local actor (a
+/// direct mailbox push, never serialized) or one on another node (through a [`RemoteRoute`]);
+/// the calling code does not change.
+///
+/// A ref stays valid across restarts of its actor: it points at the mailbox, which outlives
+/// each instance. Once the actor stops for good, sends fail with `Stopped`.
+pub struct ActorRef<A: Actor> {
+    route: Route<A>,
+}
+
+enum Route<A: Actor> {
+    Local(Arc<Mailbox<A>>),
+    Remote(Arc<dyn RemoteRoute>),
+}
+
+impl<A: Actor> ActorRef<A> {
+    pub(crate) fn local(mailbox: Arc<Mailbox<A>>) -> Self {
+        Self {
+            route: Route::Local(mailbox),
+        }
+    }
+
+    /// A ref that delivers through `route` (for transport crates; see [`RemoteRoute`]).
+    pub fn from_remote(route: Arc<dyn RemoteRoute>) -> Self {
+        Self {
+            route: Route::Remote(route),
+        }
+    }
+
+    pub(crate) fn mailbox(&self) -> Option<&Arc<Mailbox<A>>> {
+        match &self.route {
+            Route::Local(mb) => Some(mb),
+            Route::Remote(_) => None,
+        }
+    }
+
+    /// The actor's id on its node.
+    pub fn id(&self) -> ActorId {
+        match &self.route {
+            Route::Local(mb) => mb.id,
+            Route::Remote(r) => r.id(),
+        }
+    }
+
+    /// The actor's registered name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        match &self.route {
+            Route::Local(mb) => mb.name.as_deref(),
+            Route::Remote(r) => r.name(),
+        }
+    }
+
+    /// The name of the node the actor lives on.
+    pub fn node(&self) -> &str {
+        match &self.route {
+            Route::Local(mb) => &mb.system.node,
+            Route::Remote(r) => r.node(),
+        }
+    }
+
+    /// Whether the actor lives in this process.
+    pub fn is_local(&self) -> bool {
+        matches!(self.route, Route::Local(_))
+    }
+
+    /// Whether sends may currently succeed: the actor has not stopped for good (and, when
+    /// remote, its node is reachable).
+    pub fn is_alive(&self) -> bool {
+        match &self.route {
+            Route::Local(mb) => mb.is_open(),
+            Route::Remote(r) => r.is_alive(),
+        }
+    }
+
+    /// Messages waiting in a local actor's mailbox (queued or taken, not yet handled);
+    /// `None` for a remote actor.
+    pub fn mailbox_len(&self) -> Option<usize> {
+        self.mailbox().map(|mb| mb.len())
+    }
+
+    /// A local actor's mailbox capacity; `None` for a remote actor.
+    pub fn mailbox_capacity(&self) -> Option<usize> {
+        self.mailbox().map(|mb| mb.capacity())
+    }
+
+    /// Asks a local actor to stop as if it had called [`Context::stop`](crate::Context::stop):
+    /// the current message finishes, `stopped` runs, and messages still queued stay for a
+    /// restarted instance or, if it stops for good, are refused with `Stopped`. Its supervisor
+    /// applies the child's restart policy. Returns `false` (and does nothing) for a remote
+    /// actor.
+    pub fn stop(&self) -> bool {
+        match &self.route {
+            Route::Local(mb) => {
+                mb.signal(Signal::StopSelf);
+                true
+            }
+            Route::Remote(_) => false,
+        }
+    }
+
+    /// Sends `msg` without waiting for a reply, waiting for mailbox room if needed.
+    ///
+    /// At-most-once; messages from one sender to one receiver arrive in send order.
+    ///
+    /// # Errors
+    /// `Stopped` when the actor has stopped for good, `Unreachable` / `NotRemote` for a remote
+    /// actor that cannot take it; the message is handed back in each case.
+    pub async fn tell<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        match &self.route {
+            Route::Local(mb) => mb
+                .push(Box::new(MessageEnvelope::tell(msg)))
+                .await
+                .map_err(|env| SendError::Stopped(env.into_message())),
+            Route::Remote(r) => r
+                .tell(ErasedMessage::new(msg))
+                .await
+                .map_err(|e| e.map(recover::<M>)),
+        }
+    }
+
+    /// Sends `msg` if that is possible without waiting.
+    ///
+    /// # Errors
+    /// `Full` when the mailbox is at capacity, `Stopped` when the actor has stopped for good;
+    /// the message is handed back.
+    pub fn try_tell<M>(&self, msg: M) -> Result<(), SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        match &self.route {
+            Route::Local(mb) => {
+                mb.try_push(Box::new(MessageEnvelope::tell(msg)))
+                    .map_err(|(reason, env)| {
+                        let msg = env.into_message();
+                        match reason {
+                            PushError::Full => SendError::Full(msg),
+                            PushError::Closed => SendError::Stopped(msg),
+                        }
+                    })
+            }
+            Route::Remote(r) => r
+                .try_tell(ErasedMessage::new(msg))
+                .map_err(|e| e.map(recover::<M>)),
+        }
+    }
+
+    /// Sends `msg` and waits for the reply, at most the system's default ask time-out.
+    ///
+    /// Exactly one outcome: the reply or an [`AskError`], never later than the time-out.
+    pub async fn ask<M>(&self, msg: M) -> Result<M::Reply, AskError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let timeout = match &self.route {
+            Route::Local(mb) => mb.system.ask_timeout,
+            Route::Remote(_) => crate::system::DEFAULT_ASK_TIMEOUT,
+        };
+        self.ask_timeout(msg, timeout).await
+    }
+
+    /// Sends `msg` and waits for the reply at most `timeout` (waiting for mailbox room
+    /// counts against it).
+    ///
+    /// # Errors
+    /// `Timeout` when no reply came in time (the message may still be handled later),
+    /// `HandlerPanicked` when handling it panicked, `Stopped` when the actor stopped before
+    /// handling it, and the remote errors (`NodeDown`, `UnknownMessage`, ...) for remote actors.
+    pub async fn ask_timeout<M>(&self, msg: M, timeout: Duration) -> Result<M::Reply, AskError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        match &self.route {
+            Route::Local(mb) => ask_local(mb, msg, timeout).await,
+            Route::Remote(r) => {
+                let reply = r.ask(ErasedMessage::new(msg), timeout).await?;
+                reply.downcast::<M::Reply>().map(|b| *b).map_err(|_| {
+                    AskError::Codec(format!(
+                        "reply is not a {}",
+                        std::any::type_name::<M::Reply>()
+                    ))
+                })
+            }
+        }
+    }
+
+    /// This ref erased to one message type, for callers that must not know the actor type.
+    pub fn recipient<M>(&self) -> Recipient<M>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        Recipient::new(self.clone())
+    }
+}
+
+async fn ask_local<A, M>(mb: &Mailbox<A>, msg: M, timeout: Duration) -> Result<M::Reply, AskError>
+where
+    A: Handler<M>,
+    M: Message,
+{
+    let (tx, rx) = oneshot::channel();
+    let env = Box::new(MessageEnvelope::ask(msg, ReplySlot::new(tx)));
+    let exchange = async {
+        match mb.try_push(env) {
+            Ok(()) => {}
+            Err((PushError::Closed, _)) => return Err(AskError::Stopped),
+            Err((PushError::Full, env)) => {
+                mb.push(env).await.map_err(|_| AskError::Stopped)?;
+            }
+        }
+        rx.await.unwrap_or(Err(AskError::Stopped))
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .unwrap_or(Err(AskError::Timeout(timeout)))
+}
+
+/// Takes a message back out of an erased one that a route refused.
+fn recover<M: 'static>(erased: ErasedMessage) -> M {
+    match erased.downcast::<M>() {
+        Ok(m) => m,
+        // A route hands back what it was given; anything else is a bug in the route.
+        Err(e) => unreachable!("route returned a different message type: {}", e.type_name),
+    }
+}
+
+impl<A: Actor> Clone for ActorRef<A> {
+    fn clone(&self) -> Self {
+        let route = match &self.route {
+            Route::Local(mb) => Route::Local(Arc::clone(mb)),
+            Route::Remote(r) => Route::Remote(Arc::clone(r)),
+        };
+        Self { route }
+    }
+}
+
+impl<A: Actor> PartialEq for ActorRef<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id() && self.node() == other.node()
+    }
+}
+
+impl<A: Actor> Eq for ActorRef<A> {}
+
+impl<A: Actor> Hash for ActorRef<A> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.node().hash(state);
+        self.id().hash(state);
+    }
+}
+
+impl<A: Actor> fmt::Debug for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ActorRef<{}>({self})", short_type_name::<A>())
+    }
+}
+
+impl<A: Actor> fmt::Display for ActorRef<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}{}",
+            self.node(),
+            self.name().unwrap_or(""),
+            self.id()
+        )
+    }
+}
+
+/// The last path segment of a type name (`shop::Products` -> `Products`).
+pub(crate) fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}

@@ -1,0 +1,388 @@
+//! The actor's task: creates instances, runs them over the mailbox, catches their failures.
+//!
+//! One task per actor name, living as long as its mailbox. Each *instance* runs `started`,
+//! then handles messages one by one until it stops or fails; the task then either waits for
+//! its supervisor's word (restart or terminate) or, when nobody supervises it, terminates:
+//! closes the mailbox, rejects what is still queued with `Stopped` and frees the name.
+
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::Poll;
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tracing::Span;
+
+use crate::actor::Actor;
+use crate::actor_ref::ActorRef;
+use crate::context::Context;
+use crate::envelope::Envelope;
+use crate::error::{AskError, SpawnError};
+use crate::id::ActorId;
+use crate::mailbox::{Mailbox, Received, Signal};
+use crate::supervisor::ExitReason;
+use crate::system::{ActorSystem, SpawnOptions};
+
+/// How a parent steers a child task (a worker's mailbox, or a nested supervisor).
+pub(crate) trait ChildControl: Send + Sync {
+    /// Raises a signal on the child.
+    fn signal(&self, signal: Signal);
+    /// Asks the child to stop for good.
+    fn terminate(&self) {
+        self.signal(Signal::Terminate);
+    }
+    /// Resolves once the child has stopped for good.
+    fn terminated(&self) -> BoxFuture<'_, ()>;
+}
+
+impl<A: Actor> ChildControl for Mailbox<A> {
+    fn signal(&self, signal: Signal) {
+        Mailbox::signal(self, signal);
+    }
+    fn terminated(&self) -> BoxFuture<'_, ()> {
+        Box::pin(self.closed())
+    }
+}
+
+/// What a child tells its supervisor.
+#[derive(Debug)]
+pub(crate) struct ChildEvent {
+    pub(crate) id: ActorId,
+    /// Which instance of the child (1 for the first start, +1 per start).
+    pub(crate) instance: u32,
+    pub(crate) kind: ChildEventKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum ChildEventKind {
+    Started(Result<(), String>),
+    Exited(ExitReason),
+    Terminated,
+}
+
+/// A supervisor, as seen by its children.
+pub(crate) trait Parent: Send + Sync {
+    fn child_event(&self, event: ChildEvent);
+}
+
+/// Who decides what happens when an instance ends.
+pub(crate) enum Owner {
+    /// A top-level actor of the system: not restarted; terminates when its instance ends.
+    Root(ActorSystem),
+    /// A child spawned from a `Context`: likewise not restarted.
+    Context,
+    /// A supervised child: reports to its supervisor and waits for its word.
+    Supervisor(Arc<dyn Parent>),
+}
+
+/// Where instances come from.
+pub(crate) enum Source<A> {
+    /// A single instance handed to `spawn`; there is nothing to restart from.
+    Once(Option<A>),
+    /// A factory, called for the first start and every restart.
+    Factory(Box<dyn FnMut() -> A + Send>),
+}
+
+impl<A> Source<A> {
+    fn next(&mut self) -> Option<A> {
+        match self {
+            Source::Once(a) => a.take(),
+            Source::Factory(f) => Some(f()),
+        }
+    }
+}
+
+/// The result of spawning a task for an actor.
+pub(crate) struct SpawnedCell<A: Actor> {
+    pub(crate) actor: ActorRef<A>,
+    pub(crate) task: JoinHandle<()>,
+    /// Answered once the first `started` has run (only when asked for).
+    pub(crate) started: Option<oneshot::Receiver<Result<(), String>>>,
+}
+
+/// Creates the mailbox, takes the name and starts the task, which starts the first instance
+/// at once.
+pub(crate) fn spawn_cell<A: Actor>(
+    system: &ActorSystem,
+    source: Source<A>,
+    options: SpawnOptions,
+    owner: Owner,
+    want_started: bool,
+) -> Result<SpawnedCell<A>, SpawnError> {
+    let id = system.next_id();
+    let name: Option<Arc<str>> = options.name.map(Arc::from);
+    let capacity = options
+        .mailbox_capacity
+        .unwrap_or(system.info().mailbox_capacity);
+    let mailbox = Arc::new(Mailbox::new(
+        id,
+        name.clone(),
+        capacity,
+        Arc::clone(system.info()),
+    ));
+    let actor = ActorRef::local(Arc::clone(&mailbox));
+    if let Some(name) = &name {
+        system.registry().register(name, &actor)?;
+    }
+    let is_root = matches!(owner, Owner::Root(_));
+    if is_root {
+        system.root_insert(id, mailbox.clone() as Arc<dyn ChildControl>);
+    }
+    let (started_tx, started) = if want_started {
+        let (tx, rx) = oneshot::channel();
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let cell = Cell {
+        mailbox,
+        source,
+        owner,
+        system: system.clone(),
+        first_start: started_tx,
+    };
+    let task = tokio::spawn(cell.run());
+    Ok(SpawnedCell {
+        actor,
+        task,
+        started,
+    })
+}
+
+/// Waits for the first `started` of a spawned actor and turns a failure into a `SpawnError`.
+pub(crate) async fn await_first_start<A: Actor>(
+    actor: &ActorRef<A>,
+    started: Option<oneshot::Receiver<Result<(), String>>>,
+) -> Result<(), SpawnError> {
+    let Some(started) = started else {
+        return Ok(());
+    };
+    let reason = match started.await {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(reason)) => reason,
+        Err(_) => "actor task ended before starting".to_string(),
+    };
+    Err(SpawnError::StartFailed {
+        name: actor
+            .name()
+            .map(str::to_string)
+            .unwrap_or_else(|| actor.id().to_string()),
+        reason,
+    })
+}
+
+/// How an instance ended.
+enum Ending {
+    StartFailed(String),
+    Exited(ExitReason),
+    Terminate,
+}
+
+struct Cell<A: Actor> {
+    mailbox: Arc<Mailbox<A>>,
+    source: Source<A>,
+    owner: Owner,
+    system: ActorSystem,
+    first_start: Option<oneshot::Sender<Result<(), String>>>,
+}
+
+impl<A: Actor> Cell<A> {
+    async fn run(mut self) {
+        // Messages taken from the mailbox and not yet handled; kept across restarts.
+        let mut batch: VecDeque<Envelope<A>> = VecDeque::new();
+        let mut instance: u32 = 0;
+        let mut next = Some(Signal::Start);
+        loop {
+            let signal = match next.take() {
+                Some(s) => s,
+                None => self.mailbox.wait_signal().await,
+            };
+            match signal {
+                Signal::Terminate => break,
+                // Idle: there is no instance to stop.
+                Signal::Stop | Signal::StopSelf => continue,
+                Signal::Start => {}
+            }
+            let Some(actor) = self.source.next() else {
+                break;
+            };
+            instance += 1;
+            let ending = self.run_instance(actor, instance, &mut batch).await;
+            let reason = match ending {
+                Ending::Terminate => break,
+                Ending::StartFailed(reason) => ExitReason::Failed(reason),
+                Ending::Exited(reason) => {
+                    if let Owner::Supervisor(parent) = &self.owner {
+                        parent.child_event(ChildEvent {
+                            id: self.mailbox.id,
+                            instance,
+                            kind: ChildEventKind::Exited(reason.clone()),
+                        });
+                    }
+                    reason
+                }
+            };
+            match &self.owner {
+                Owner::Supervisor(_) => {}
+                Owner::Root(_) | Owner::Context => {
+                    if let ExitReason::Failed(why) = &reason {
+                        tracing::warn!(actor = %self.label(), reason = %why, "actor failed and is not supervised; stopping it");
+                    }
+                    break;
+                }
+            }
+        }
+        self.terminate(batch, instance);
+    }
+
+    /// Runs one instance from `started` to its end.
+    async fn run_instance(
+        &mut self,
+        mut actor: A,
+        instance: u32,
+        batch: &mut VecDeque<Envelope<A>>,
+    ) -> Ending {
+        let mut ctx = Context::new(
+            ActorRef::local(Arc::clone(&self.mailbox)),
+            self.system.clone(),
+        );
+        let span = tracing::debug_span!("started", actor = %self.label());
+        let started = {
+            // Boxed so that the user's future does not grow every actor's task.
+            let mut fut = Box::pin(actor.started(&mut ctx));
+            match catch_panic(fut.as_mut(), &span).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(panic) => Err(format!("panicked in started: {panic}")),
+            }
+        };
+        self.report_started(instance, &started);
+        if let Err(reason) = started {
+            ctx.cleanup().await;
+            return Ending::StartFailed(reason);
+        }
+        let ending = loop {
+            match self.mailbox.recv(batch).await {
+                Received::Signal(Signal::Terminate) => break Ending::Terminate,
+                Received::Signal(Signal::Stop) => break Ending::Exited(ExitReason::Stopped),
+                Received::Signal(Signal::StopSelf) => break Ending::Exited(ExitReason::Normal),
+                Received::Signal(Signal::Start) => {}
+                Received::Message(env) => {
+                    let span = tracing::debug_span!(
+                        "handle",
+                        actor = %self.label(),
+                        msg = env.type_name()
+                    );
+                    let mut fut = env.handle(&mut actor, &mut ctx);
+                    if let Err(panic) = catch_panic(fut.as_mut(), &span).await {
+                        drop(fut);
+                        tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
+                        break Ending::Exited(ExitReason::Failed(format!(
+                            "handler panicked: {panic}"
+                        )));
+                    }
+                    drop(fut);
+                    if ctx.stop_requested() {
+                        break Ending::Exited(ExitReason::Normal);
+                    }
+                }
+            }
+        };
+        if !matches!(ending, Ending::Exited(ExitReason::Failed(_))) {
+            let span = tracing::debug_span!("stopped", actor = %self.label());
+            let mut fut = Box::pin(actor.stopped(&mut ctx));
+            if let Err(panic) = catch_panic(fut.as_mut(), &span).await {
+                tracing::error!(actor = %self.label(), panic = %panic, "stopped hook panicked");
+            }
+        }
+        ctx.cleanup().await;
+        ending
+    }
+
+    fn report_started(&mut self, instance: u32, result: &Result<(), String>) {
+        if let Some(tx) = self.first_start.take() {
+            let _ = tx.send(result.clone());
+        }
+        if let Owner::Supervisor(parent) = &self.owner {
+            parent.child_event(ChildEvent {
+                id: self.mailbox.id,
+                instance,
+                kind: ChildEventKind::Started(result.clone()),
+            });
+        }
+    }
+
+    /// Stops for good: closes the mailbox, rejects what is queued, frees the name.
+    fn terminate(mut self, batch: VecDeque<Envelope<A>>, instance: u32) {
+        if let Some(tx) = self.first_start.take() {
+            let _ = tx.send(Err("terminated before starting".to_string()));
+        }
+        let mb = &self.mailbox;
+        if let Some(name) = &mb.name {
+            self.system.registry().unregister(name, mb.id);
+        }
+        let queued = mb.close();
+        for env in batch.into_iter().chain(queued) {
+            env.reject(AskError::Stopped);
+        }
+        match &self.owner {
+            Owner::Root(system) => system.root_remove(mb.id),
+            Owner::Context => {}
+            Owner::Supervisor(parent) => parent.child_event(ChildEvent {
+                id: mb.id,
+                instance,
+                kind: ChildEventKind::Terminated,
+            }),
+        }
+        tracing::debug!(actor = %self.label(), "terminated");
+    }
+
+    fn label(&self) -> ActorLabel<'_> {
+        ActorLabel {
+            name: self.mailbox.name.as_deref(),
+            id: self.mailbox.id,
+        }
+    }
+}
+
+/// `name#id` or `#id`, formatted only when a log line is emitted.
+pub(crate) struct ActorLabel<'a> {
+    pub(crate) name: Option<&'a str>,
+    pub(crate) id: ActorId,
+}
+
+impl std::fmt::Display for ActorLabel<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.name.unwrap_or(""), self.id)
+    }
+}
+
+/// Polls `fut` to completion inside `span`, catching a panic in any poll as its message.
+pub(crate) async fn catch_panic<F: Future + ?Sized>(
+    mut fut: Pin<&mut F>,
+    span: &Span,
+) -> Result<F::Output, String> {
+    poll_fn(|cx| {
+        let _entered = span.enter();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
+        }
+    })
+    .await
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,107 @@
+//! The envelope: a typed message plus an optional reply slot, erased to the actor type.
+//!
+//! Local delivery never serializes: the mailbox carries `Box<dyn EnvelopeProxy<A>>`, and
+//! handling is a virtual call that runs the typed handler.
+
+use futures::future::BoxFuture;
+use tokio::sync::oneshot;
+
+use crate::actor::{Actor, Handler, Message};
+use crate::context::Context;
+use crate::error::AskError;
+
+/// A message on its way to an actor of type `A`.
+pub(crate) type Envelope<A> = Box<dyn EnvelopeProxy<A>>;
+
+/// Type-erased handling of one queued message.
+pub(crate) trait EnvelopeProxy<A: Actor>: Send {
+    /// Runs the handler and answers the reply slot, if any.
+    fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
+    /// Answers the reply slot, if any, with `err` without handling the message.
+    fn reject(self: Box<Self>, err: AskError);
+    /// The message's Rust type name, for spans and logs.
+    fn type_name(&self) -> &'static str;
+}
+
+/// The sending half of an ask: answered exactly once, by the reply or by an error.
+pub(crate) struct ReplySlot<R: Send + 'static> {
+    tx: Option<oneshot::Sender<Result<R, AskError>>>,
+}
+
+impl<R: Send + 'static> ReplySlot<R> {
+    pub(crate) fn new(tx: oneshot::Sender<Result<R, AskError>>) -> Self {
+        Self { tx: Some(tx) }
+    }
+
+    pub(crate) fn send(mut self, result: Result<R, AskError>) {
+        if let Some(tx) = self.tx.take() {
+            // The asker may have given up (time-out); that is not an error here.
+            let _ = tx.send(result);
+        }
+    }
+}
+
+impl<R: Send + 'static> Drop for ReplySlot<R> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            // A panicking handler drops its future's locals, this slot among them, while
+            // unwinding (before the actor task catches the panic).
+            let err = if std::thread::panicking() {
+                AskError::HandlerPanicked { node: None }
+            } else {
+                AskError::Stopped
+            };
+            let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// The concrete envelope for message type `M`.
+pub(crate) struct MessageEnvelope<M: Message> {
+    msg: M,
+    reply: Option<ReplySlot<M::Reply>>,
+}
+
+impl<M: Message> MessageEnvelope<M> {
+    pub(crate) fn tell(msg: M) -> Self {
+        Self { msg, reply: None }
+    }
+
+    pub(crate) fn ask(msg: M, reply: ReplySlot<M::Reply>) -> Self {
+        Self {
+            msg,
+            reply: Some(reply),
+        }
+    }
+
+    /// Takes the message back out of an envelope that was refused delivery.
+    pub(crate) fn into_message(self) -> M {
+        self.msg
+    }
+}
+
+impl<A, M> EnvelopeProxy<A> for MessageEnvelope<M>
+where
+    A: Handler<M>,
+    M: Message,
+{
+    fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
+        let MessageEnvelope { msg, reply } = *self;
+        Box::pin(async move {
+            let out = actor.handle(msg, ctx).await;
+            if let Some(slot) = reply {
+                slot.send(Ok(out));
+            }
+        })
+    }
+
+    fn reject(self: Box<Self>, err: AskError) {
+        if let Some(slot) = self.reply {
+            slot.send(Err(err));
+        }
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+}

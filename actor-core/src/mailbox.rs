@@ -1,0 +1,310 @@
+//! The mailbox: a bounded queue of envelopes plus the control signals of its actor.
+//!
+//! One mailbox lives as long as the actor's *name*, not its instance: a restart swaps the
+//! instance and keeps the mailbox, so refs and queued messages survive.
+//!
+//! # Capacity
+//! At most `capacity` messages are queued or taken but not yet handled. `push` waits for room;
+//! `try_push` refuses with the envelope handed back. The receiver takes everything queued in
+//! one lock (a batch) and frees the batch's room when it comes back for more, which is when
+//! every message of the batch has been handled.
+//!
+//! # Signals
+//! Supervisors and the system steer the actor's task through a few flags beside the queue
+//! (start, stop, terminate). They are checked between messages, so a signal never interrupts
+//! a handler half-way.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+
+use crate::actor::Actor;
+use crate::envelope::{Envelope, EnvelopeProxy};
+use crate::id::ActorId;
+use crate::system::SystemInfo;
+
+/// A control signal to an actor's task, in increasing priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Create an instance and run it (from idle).
+    Start,
+    /// The actor asked to stop from outside its handler (like `ctx.stop()`).
+    StopSelf,
+    /// The parent stops the instance; the mailbox is kept for a later start.
+    Stop,
+    /// Stop for good: close the mailbox, reject what is queued, free the name.
+    Terminate,
+}
+
+impl Signal {
+    /// Takes the highest-priority signal raised in `bits`, clearing only that one, so a
+    /// `Start` raised beside a lower-value signal is not lost.
+    pub(crate) fn take(bits: &AtomicU8) -> Option<Signal> {
+        let raised = bits.load(Ordering::Acquire);
+        if raised == 0 {
+            return None;
+        }
+        let signal = [
+            Signal::Terminate,
+            Signal::Stop,
+            Signal::StopSelf,
+            Signal::Start,
+        ]
+        .into_iter()
+        .find(|s| raised & s.bit() != 0)?;
+        bits.fetch_and(!signal.bit(), Ordering::AcqRel);
+        Some(signal)
+    }
+
+    /// Raises this signal in `bits`.
+    pub(crate) fn raise(self, bits: &AtomicU8) {
+        bits.fetch_or(self.bit(), Ordering::AcqRel);
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            Signal::Start => 1,
+            Signal::StopSelf => 2,
+            Signal::Stop => 4,
+            Signal::Terminate => 8,
+        }
+    }
+}
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PushError {
+    Full,
+    Closed,
+}
+
+/// What the receiver gets next.
+pub(crate) enum Received<A: Actor> {
+    Message(Envelope<A>),
+    Signal(Signal),
+}
+
+struct Queue<A: Actor> {
+    queue: VecDeque<Envelope<A>>,
+    /// Messages taken by the receiver and not yet handled.
+    in_hand: usize,
+    closed: bool,
+    rx_waker: Option<Waker>,
+    /// Senders waiting for room; all are woken when room is made and each retries.
+    tx_waiters: Vec<Waker>,
+}
+
+/// The shared half of an actor: identity, queue and signals. Refs point here.
+pub(crate) struct Mailbox<A: Actor> {
+    pub(crate) id: ActorId,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) system: Arc<SystemInfo>,
+    capacity: usize,
+    signals: AtomicU8,
+    state: Mutex<Queue<A>>,
+}
+
+impl<A: Actor> Mailbox<A> {
+    pub(crate) fn new(
+        id: ActorId,
+        name: Option<Arc<str>>,
+        capacity: usize,
+        system: Arc<SystemInfo>,
+    ) -> Self {
+        Self {
+            id,
+            name,
+            system,
+            capacity: capacity.max(1),
+            signals: AtomicU8::new(0),
+            state: Mutex::new(Queue {
+                queue: VecDeque::new(),
+                in_hand: 0,
+                closed: false,
+                rx_waker: None,
+                tx_waiters: Vec::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<A>> {
+        // No code panics while holding this lock; recover rather than propagate poison.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The mailbox capacity.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Messages queued or in hand, not yet handled.
+    pub(crate) fn len(&self) -> usize {
+        let q = self.lock();
+        q.queue.len() + q.in_hand
+    }
+
+    /// Whether the mailbox still accepts messages.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.lock().closed
+    }
+
+    /// Queues `env` if there is room, else hands it back.
+    pub(crate) fn try_push<E>(&self, env: Box<E>) -> Result<(), (PushError, Box<E>)>
+    where
+        E: EnvelopeProxy<A> + 'static,
+    {
+        let mut q = self.lock();
+        if q.closed {
+            return Err((PushError::Closed, env));
+        }
+        if q.queue.len() + q.in_hand >= self.capacity {
+            return Err((PushError::Full, env));
+        }
+        q.queue.push_back(env);
+        let waker = q.rx_waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// Queues `env`, waiting for room. Hands it back if the mailbox is closed.
+    ///
+    /// Cancel-safe: dropping the future before it completes leaves nothing queued.
+    pub(crate) async fn push<E>(&self, env: Box<E>) -> Result<(), Box<E>>
+    where
+        E: EnvelopeProxy<A> + 'static,
+    {
+        let mut env = Some(env);
+        poll_fn(|cx| {
+            let mut q = self.lock();
+            let Some(e) = env.take() else {
+                return Poll::Ready(Ok(()));
+            };
+            if q.closed {
+                return Poll::Ready(Err(e));
+            }
+            if q.queue.len() + q.in_hand >= self.capacity {
+                q.tx_waiters.push(cx.waker().clone());
+                env = Some(e);
+                return Poll::Pending;
+            }
+            q.queue.push_back(e);
+            let waker = q.rx_waker.take();
+            drop(q);
+            if let Some(w) = waker {
+                w.wake();
+            }
+            Poll::Ready(Ok(()))
+        })
+        .await
+    }
+
+    /// Raises `signal` and wakes the actor's task.
+    pub(crate) fn signal(&self, signal: Signal) {
+        signal.raise(&self.signals);
+        let waker = self.lock().rx_waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn take_signal(&self) -> Option<Signal> {
+        Signal::take(&self.signals)
+    }
+
+    /// The next signal or message. Signals come first; messages come from `batch`, which is
+    /// refilled with everything queued when empty. `None` once closed and drained.
+    pub(crate) async fn recv(&self, batch: &mut VecDeque<Envelope<A>>) -> Received<A> {
+        poll_fn(|cx| {
+            if let Some(s) = self.take_signal() {
+                return Poll::Ready(Received::Signal(s));
+            }
+            if let Some(env) = batch.pop_front() {
+                return Poll::Ready(Received::Message(env));
+            }
+            let mut q = self.lock();
+            let room_waiters = self.refill(&mut q, batch);
+            if let Some(env) = batch.pop_front() {
+                drop(q);
+                room_waiters.into_iter().for_each(Waker::wake);
+                return Poll::Ready(Received::Message(env));
+            }
+            register(&mut q.rx_waker, cx.waker());
+            drop(q);
+            room_waiters.into_iter().for_each(Waker::wake);
+            // A signal raised between the first check and the registration found no waker.
+            match self.take_signal() {
+                Some(s) => Poll::Ready(Received::Signal(s)),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Waits for the next signal, leaving messages queued.
+    pub(crate) async fn wait_signal(&self) -> Signal {
+        poll_fn(|cx| {
+            if let Some(s) = self.take_signal() {
+                return Poll::Ready(s);
+            }
+            register(&mut self.lock().rx_waker, cx.waker());
+            match self.take_signal() {
+                Some(s) => Poll::Ready(s),
+                None => Poll::Pending,
+            }
+        })
+        .await
+    }
+
+    /// Moves every queued message into `batch` (empty on entry), freeing the room of the
+    /// previous batch, whose messages have all been handled by now. Returns the senders to
+    /// wake (after the lock is released) when that made room.
+    fn refill(&self, q: &mut Queue<A>, batch: &mut VecDeque<Envelope<A>>) -> Vec<Waker> {
+        std::mem::swap(&mut q.queue, batch);
+        q.in_hand = batch.len();
+        if q.in_hand < self.capacity {
+            std::mem::take(&mut q.tx_waiters)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// Waits until the mailbox is closed for good.
+    pub(crate) async fn closed(&self) {
+        poll_fn(|cx| {
+            let mut q = self.lock();
+            if q.closed {
+                return Poll::Ready(());
+            }
+            // Woken on close (and, harmlessly, when room is made: then it registers again).
+            q.tx_waiters.push(cx.waker().clone());
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Closes the mailbox for good and returns everything still queued, for rejection.
+    pub(crate) fn close(&self) -> VecDeque<Envelope<A>> {
+        let mut q = self.lock();
+        q.closed = true;
+        q.in_hand = 0;
+        let rest = std::mem::take(&mut q.queue);
+        let waiters = std::mem::take(&mut q.tx_waiters);
+        drop(q);
+        for w in waiters {
+            w.wake();
+        }
+        rest
+    }
+}
+
+fn register(slot: &mut Option<Waker>, waker: &Waker) {
+    match slot {
+        Some(w) if w.will_wake(waker) => {}
+        _ => *slot = Some(waker.clone()),
+    }
+}

@@ -1,0 +1,239 @@
+//! Delivery through `ActorRef`: tell, try_tell, ask, time-outs, recipients.
+
+use std::time::Duration;
+
+use actor_core::{
+    Actor, ActorSystem, AskError, Context, Handler, Message, SendError, SpawnOptions,
+};
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Records every number it is told; answers with what it has seen.
+#[derive(Default)]
+struct Recorder {
+    seen: Vec<u64>,
+}
+impl Actor for Recorder {}
+
+struct Record(u64);
+impl Message for Record {
+    type Reply = ();
+}
+impl Handler<Record> for Recorder {
+    async fn handle(&mut self, msg: Record, _ctx: &mut Context<Self>) {
+        self.seen.push(msg.0);
+    }
+}
+
+struct Seen;
+impl Message for Seen {
+    type Reply = Vec<u64>;
+}
+impl Handler<Seen> for Recorder {
+    async fn handle(&mut self, _msg: Seen, _ctx: &mut Context<Self>) -> Vec<u64> {
+        self.seen.clone()
+    }
+}
+
+/// Waits for a permit before answering: lets a test hold a handler open.
+struct Gate(Arc<Semaphore>);
+impl Message for Gate {
+    type Reply = ();
+}
+impl Handler<Gate> for Recorder {
+    async fn handle(&mut self, msg: Gate, _ctx: &mut Context<Self>) {
+        let _permit = msg.0.acquire().await;
+    }
+}
+
+struct Sleep(Duration);
+impl Message for Sleep {
+    type Reply = &'static str;
+}
+impl Handler<Sleep> for Recorder {
+    async fn handle(&mut self, msg: Sleep, _ctx: &mut Context<Self>) -> &'static str {
+        tokio::time::sleep(msg.0).await;
+        "slept"
+    }
+}
+
+#[tokio::test]
+async fn ask_returns_the_reply() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    actor.tell(Record(7)).await.expect("tell");
+    assert_eq!(actor.ask(Seen).await, Ok(vec![7]));
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_from_one_sender_arrive_in_send_order() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    for i in 0..10_000 {
+        actor.tell(Record(i)).await.expect("tell");
+    }
+    let seen = actor.ask(Seen).await.expect("ask");
+    assert_eq!(seen, (0..10_000).collect::<Vec<_>>());
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_from_several_senders_keep_each_senders_order() {
+    let system = ActorSystem::new();
+    let actor = system
+        .spawn_with(Recorder::default(), SpawnOptions::new().mailbox_capacity(8))
+        .await
+        .expect("spawn");
+    let mut senders = Vec::new();
+    for s in 0..4u64 {
+        let actor = actor.clone();
+        senders.push(tokio::spawn(async move {
+            for i in 0..2_000u64 {
+                actor.tell(Record(s * 1_000_000 + i)).await.expect("tell");
+            }
+        }));
+    }
+    for s in senders {
+        s.await.expect("sender");
+    }
+    let seen = actor.ask(Seen).await.expect("ask");
+    assert_eq!(seen.len(), 8_000);
+    for s in 0..4u64 {
+        let mine: Vec<u64> = seen
+            .iter()
+            .copied()
+            .filter(|v| v / 1_000_000 == s)
+            .collect();
+        assert_eq!(
+            mine,
+            (0..2_000).map(|i| s * 1_000_000 + i).collect::<Vec<_>>()
+        );
+    }
+    system.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ask_times_out_with_timeout_error_and_the_actor_keeps_working() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let outcome = actor
+        .ask_timeout(Sleep(Duration::from_secs(60)), Duration::from_millis(100))
+        .await;
+    assert_eq!(outcome, Err(AskError::Timeout(Duration::from_millis(100))));
+    // The slow handler finishes; later asks are answered.
+    assert_eq!(
+        actor
+            .ask_timeout(Sleep(Duration::ZERO), Duration::from_secs(120))
+            .await,
+        Ok("slept")
+    );
+    system.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ask_uses_the_systems_default_timeout() {
+    let system = ActorSystem::builder()
+        .ask_timeout(Duration::from_millis(250))
+        .build();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let outcome = actor.ask(Sleep(Duration::from_secs(10))).await;
+    assert_eq!(outcome, Err(AskError::Timeout(Duration::from_millis(250))));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn try_tell_on_a_full_mailbox_returns_the_message() {
+    let system = ActorSystem::new();
+    let actor = system
+        .spawn_with(Recorder::default(), SpawnOptions::new().mailbox_capacity(2))
+        .await
+        .expect("spawn");
+    assert_eq!(actor.mailbox_capacity(), Some(2));
+    let gate = Arc::new(Semaphore::new(0));
+    actor.try_tell(Gate(gate.clone())).expect("first fits");
+    actor.try_tell(Record(1)).expect("second fits");
+    match actor.try_tell(Record(2)) {
+        Err(SendError::Full(Record(n))) => assert_eq!(n, 2),
+        other => panic!("expected Full with the message back, got {other:?}"),
+    }
+    gate.add_permits(1);
+    assert_eq!(actor.ask(Seen).await, Ok(vec![1]));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn tell_waits_for_room_instead_of_failing() {
+    let system = ActorSystem::new();
+    let actor = system
+        .spawn_with(Recorder::default(), SpawnOptions::new().mailbox_capacity(1))
+        .await
+        .expect("spawn");
+    let gate = Arc::new(Semaphore::new(0));
+    actor.tell(Gate(gate.clone())).await.expect("fits");
+    let blocked = {
+        let actor = actor.clone();
+        tokio::spawn(async move { actor.tell(Record(9)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        !blocked.is_finished(),
+        "tell must wait while the mailbox is full"
+    );
+    gate.add_permits(1);
+    blocked
+        .await
+        .expect("join")
+        .expect("delivered once room was made");
+    assert_eq!(actor.ask(Seen).await, Ok(vec![9]));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_to_a_stopped_actor_fails_with_stopped_and_returns_the_message() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    assert!(actor.stop());
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while actor.is_alive() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    })
+    .await
+    .expect("actor stops");
+    match actor.tell(Record(3)).await {
+        Err(SendError::Stopped(Record(n))) => assert_eq!(n, 3),
+        other => panic!("expected Stopped, got {other:?}"),
+    }
+    assert_eq!(actor.ask(Seen).await, Err(AskError::Stopped));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn recipient_delivers_without_knowing_the_actor_type() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let recipient = actor.recipient::<Record>();
+    recipient.tell(Record(1)).await.expect("tell");
+    recipient.try_tell(Record(2)).expect("try_tell");
+    assert_eq!(recipient.id(), actor.id());
+    assert_eq!(actor.ask(Seen).await, Ok(vec![1, 2]));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn refs_compare_hash_and_print_by_node_name_and_id() {
+    use std::collections::HashSet;
+    let system = ActorSystem::builder().node_name("n1").build();
+    let a = system
+        .spawn_named("alpha", Recorder::default())
+        .await
+        .expect("spawn");
+    let b = system.spawn(Recorder::default()).await.expect("spawn");
+    let set: HashSet<_> = [a.clone(), a.clone(), b.clone()].into_iter().collect();
+    assert_eq!(set.len(), 2);
+    assert_ne!(a, b);
+    assert_eq!(a.to_string(), format!("n1/alpha{}", a.id()));
+    assert!(format!("{a:?}").starts_with("ActorRef<Recorder>(n1/alpha#"));
+    system.shutdown().await;
+}

@@ -1,0 +1,987 @@
+//! The wire codec: how a [`Frame`] becomes bytes on a QUIC stream and back.
+//!
+//! Everything here is a plain function over bytes (no sockets, no timers), so the transport layer
+//! is a thin driver around it and the hard part can be tested and fuzzed on its own.
+//!
+//! # Wire layout
+//!
+//! ```text
+//! u32  length of everything after this field (header + body), big-endian
+//! u8   kind            1 tell, 2 ask, 3 reply, 4 error, 5 control
+//! u8   flags           bit 0: a trace context follows the tag; other bits must be 0
+//! u64  correlation id  big-endian
+//! u8   target kind     0 none, 1 name, 2 actor id
+//!      target          name: u16 length + UTF-8 bytes | actor id: u64 | none: nothing
+//! u16  tag length      followed by the tag, UTF-8
+//!      trace context   when flagged: u128 trace id, u64 span id, u8 flags (25 bytes)
+//!      body            the rest: a bincode 2 payload (see [`encode_body`])
+//! ```
+//!
+//! There is no per-frame version: the protocol version ([`PROTOCOL_VERSION`]) is agreed once, in
+//! the handshake. Decoding is strict: every length is checked against the bytes that remain and
+//! the frame length against [`FrameDecoder::max_frame_len`], unknown kinds, flags and target kinds
+//! are errors, and each kind's header rules (below) are enforced on both encode and decode.
+//!
+//! | kind    | correlation id | target   | tag       |
+//! | ------- | -------------- | -------- | --------- |
+//! | tell    | 0              | required | non-empty |
+//! | ask     | non-zero       | required | non-empty |
+//! | reply   | non-zero       | none     | empty     |
+//! | error   | any (0: not an answer to an ask) | none | empty |
+//! | control | 0              | none     | empty     |
+//!
+//! # Example
+//!
+//! ```
+//! use actor_remote::codec::{encode_frame, Frame, FrameDecoder, Target};
+//! use bytes::{Bytes, BytesMut};
+//!
+//! let frame = Frame::tell(Target::Name("products".into()), "shop.products.restock.v1", Bytes::from_static(b"\x01"));
+//! let mut wire = BytesMut::new();
+//! encode_frame(&frame, &mut wire)?;
+//!
+//! let mut decoder = FrameDecoder::default();
+//! assert_eq!(decoder.decode(&mut wire)?, Some(frame));
+//! assert!(wire.is_empty());
+//! # Ok::<(), actor_remote::codec::CodecError>(())
+//! ```
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// The version of the wire protocol this crate speaks; checked once, in the handshake.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// The default largest frame a node accepts: 4 MiB (the value of the length prefix).
+pub const DEFAULT_MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
+
+/// The largest `max_frame_len` a node may be configured with (64 MiB).
+///
+/// It is also the byte limit under which message bodies are (de)serialized, so a body that claims
+/// a huge container is refused before anything is allocated for it.
+pub const FRAME_LEN_CEILING: usize = 64 * 1024 * 1024;
+
+/// Bytes of the length prefix in front of every frame.
+const PREFIX_LEN: usize = 4;
+
+/// The smallest possible header: kind, flags, correlation id, target kind, tag length.
+const MIN_HEADER_LEN: usize = 1 + 1 + 8 + 1 + 2;
+
+/// Bytes of an encoded [`TraceContext`].
+const TRACE_LEN: usize = 16 + 8 + 1;
+
+const FLAG_TRACE: u8 = 0b0000_0001;
+
+const TARGET_NONE: u8 = 0;
+const TARGET_NAME: u8 = 1;
+const TARGET_ID: u8 = 2;
+
+/// What a frame is for; one byte on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FrameKind {
+    /// A one-way message to a target (at-most-once).
+    Tell,
+    /// A request to a target that expects exactly one [`FrameKind::Reply`] or [`FrameKind::Error`].
+    Ask,
+    /// The successful answer to an ask, matched by correlation id.
+    Reply,
+    /// A failed answer to an ask (correlation id non-zero), or a connection-level error (zero).
+    Error,
+    /// Transport housekeeping between the two nodes; the body is a bincode [`Control`].
+    Control,
+}
+
+impl FrameKind {
+    /// The byte that stands for this kind on the wire.
+    pub fn to_wire(self) -> u8 {
+        match self {
+            FrameKind::Tell => 1,
+            FrameKind::Ask => 2,
+            FrameKind::Reply => 3,
+            FrameKind::Error => 4,
+            FrameKind::Control => 5,
+        }
+    }
+
+    /// The kind a wire byte stands for.
+    ///
+    /// # Errors
+    /// [`CodecError::UnknownKind`] for any byte that names no kind.
+    pub fn from_wire(byte: u8) -> Result<Self, CodecError> {
+        match byte {
+            1 => Ok(FrameKind::Tell),
+            2 => Ok(FrameKind::Ask),
+            3 => Ok(FrameKind::Reply),
+            4 => Ok(FrameKind::Error),
+            5 => Ok(FrameKind::Control),
+            other => Err(CodecError::UnknownKind(other)),
+        }
+    }
+}
+
+/// The actor a tell or ask is addressed to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// A named actor (or group of actors) registered under this name on the receiving node.
+    Name(String),
+    /// A specific actor instance, by the id the receiving node gave it.
+    Id(u64),
+}
+
+/// W3C trace context carried with a frame, so one request across several nodes is one trace.
+///
+/// Mirrors the `traceparent` header: a 128-bit trace id, the 64-bit id of the sending span and the
+/// trace flags (bit 0: sampled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceContext {
+    /// The id of the whole trace.
+    pub trace_id: u128,
+    /// The id of the span that sent the frame (the parent of the receiver's span).
+    pub span_id: u64,
+    /// W3C trace flags; bit 0 means sampled.
+    pub flags: u8,
+}
+
+/// One unit on the wire: a header and an already-serialized body.
+///
+/// The constructors ([`Frame::tell`], [`Frame::ask`], [`Frame::reply`], [`Frame::error`],
+/// [`Frame::control`]) build frames that satisfy the per-kind header rules in the
+/// [module docs](self); [`encode_frame`] checks them for frames built by hand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// What the frame is for.
+    pub kind: FrameKind,
+    /// Matches a reply or error to its ask; 0 for tells and control frames.
+    pub correlation_id: u64,
+    /// The addressed actor: required for tells and asks, absent for everything else.
+    pub target: Option<Target>,
+    /// The stable message tag (`"shop.products.get_prices.v1"`); empty unless tell or ask.
+    pub tag: String,
+    /// Trace context of the sender, if it is being traced.
+    pub trace: Option<TraceContext>,
+    /// The bincode-serialized payload (see [`encode_body`]).
+    pub body: Bytes,
+}
+
+impl Frame {
+    /// A tell to `target` carrying a message with the given tag.
+    pub fn tell(target: Target, tag: impl Into<String>, body: Bytes) -> Self {
+        Frame {
+            kind: FrameKind::Tell,
+            correlation_id: 0,
+            target: Some(target),
+            tag: tag.into(),
+            trace: None,
+            body,
+        }
+    }
+
+    /// An ask to `target`; `correlation_id` must be non-zero and unique among this sender's asks
+    /// in flight on the connection.
+    pub fn ask(correlation_id: u64, target: Target, tag: impl Into<String>, body: Bytes) -> Self {
+        Frame {
+            kind: FrameKind::Ask,
+            correlation_id,
+            target: Some(target),
+            tag: tag.into(),
+            trace: None,
+            body,
+        }
+    }
+
+    /// The successful reply to the ask with this correlation id.
+    pub fn reply(correlation_id: u64, body: Bytes) -> Self {
+        Frame {
+            kind: FrameKind::Reply,
+            correlation_id,
+            target: None,
+            tag: String::new(),
+            trace: None,
+            body,
+        }
+    }
+
+    /// An error answer to the ask with this correlation id (0: not tied to an ask).
+    pub fn error(correlation_id: u64, body: Bytes) -> Self {
+        Frame {
+            kind: FrameKind::Error,
+            correlation_id,
+            target: None,
+            tag: String::new(),
+            trace: None,
+            body,
+        }
+    }
+
+    /// A control frame carrying `message`.
+    ///
+    /// # Errors
+    /// [`CodecError::BodyEncode`] if the message cannot be serialized.
+    pub fn control(message: &Control) -> Result<Self, CodecError> {
+        Ok(Frame {
+            kind: FrameKind::Control,
+            correlation_id: 0,
+            target: None,
+            tag: String::new(),
+            trace: None,
+            body: encode_body(message)?,
+        })
+    }
+
+    /// The same frame, carrying `trace`.
+    pub fn with_trace(mut self, trace: TraceContext) -> Self {
+        self.trace = Some(trace);
+        self
+    }
+
+    /// The value the length prefix of this frame will carry: header plus body, in bytes.
+    ///
+    /// A writer compares this with the peer's maximum frame length before sending, because a peer
+    /// drops the whole connection on an oversized frame.
+    pub fn encoded_len(&self) -> usize {
+        let target = match &self.target {
+            None => 0,
+            Some(Target::Name(name)) => 2 + name.len(),
+            Some(Target::Id(_)) => 8,
+        };
+        let trace = if self.trace.is_some() { TRACE_LEN } else { 0 };
+        MIN_HEADER_LEN + target + self.tag.len() + trace + self.body.len()
+    }
+
+    /// Checks the per-kind header rules from the module docs.
+    fn check_rules(&self) -> Result<(), CodecError> {
+        let kind = self.kind;
+        let fail = |reason| Err(CodecError::InvalidHeader { kind, reason });
+        let has_target = self.target.is_some();
+        match kind {
+            FrameKind::Tell | FrameKind::Ask => {
+                if kind == FrameKind::Tell && self.correlation_id != 0 {
+                    return fail("a tell must have correlation id 0");
+                }
+                if kind == FrameKind::Ask && self.correlation_id == 0 {
+                    return fail("an ask needs a non-zero correlation id");
+                }
+                if !has_target {
+                    return fail("a tell or ask needs a target");
+                }
+                if self.tag.is_empty() {
+                    return fail("a tell or ask needs a message tag");
+                }
+            }
+            FrameKind::Reply | FrameKind::Error | FrameKind::Control => {
+                if kind == FrameKind::Reply && self.correlation_id == 0 {
+                    return fail("a reply needs a non-zero correlation id");
+                }
+                if kind == FrameKind::Control && self.correlation_id != 0 {
+                    return fail("a control frame must have correlation id 0");
+                }
+                if has_target {
+                    return fail("only tells and asks have a target");
+                }
+                if !self.tag.is_empty() {
+                    return fail("only tells and asks have a tag");
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Transport housekeeping carried in the body of a [`FrameKind::Control`] frame.
+///
+/// The handshake (see [`crate::auth`]) is not part of this: it runs before any frame is accepted.
+/// Variants are encoded by index, so adding, removing or reordering one changes the wire format
+/// and needs a [`PROTOCOL_VERSION`] bump.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Control {
+    /// Liveness probe; the peer answers with a [`Control::Pong`] carrying the same nonce.
+    Ping {
+        /// Chosen by the sender to match the answer.
+        nonce: u64,
+    },
+    /// The answer to a [`Control::Ping`].
+    Pong {
+        /// The nonce of the ping being answered.
+        nonce: u64,
+    },
+    /// The sender is leaving the cluster gracefully: send it no new work.
+    Leaving,
+    /// An opaque packet of the membership (gossip) library, carried over the authenticated
+    /// transport.
+    Membership(Vec<u8>),
+}
+
+/// Everything that can go wrong turning frames or bodies into bytes and back.
+///
+/// After any error from [`FrameDecoder::decode`] the stream is no longer trustworthy: the caller
+/// closes it (the design says: disconnect the peer with a QUIC error code and log).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The frame's length prefix exceeds the configured maximum (or a frame to encode exceeds
+    /// what the length prefix can carry).
+    #[error("frame of {len} bytes exceeds the maximum of {max} bytes")]
+    FrameTooLarge {
+        /// The length the frame claims (or has).
+        len: usize,
+        /// The maximum in force.
+        max: usize,
+    },
+    /// The length prefix is too small to hold even the fixed part of a header.
+    #[error("frame length {len} is below the minimum header size of {min} bytes")]
+    BadLength {
+        /// The length the frame claims.
+        len: usize,
+        /// The smallest valid frame length.
+        min: usize,
+    },
+    /// A header field runs past the end of its frame.
+    #[error("frame header truncated while reading the {field}")]
+    Truncated {
+        /// The field being read.
+        field: &'static str,
+    },
+    /// The kind byte names no [`FrameKind`].
+    #[error("unknown frame kind {0}")]
+    UnknownKind(u8),
+    /// The flags byte has bits set that this protocol version does not define.
+    #[error("unknown frame flags {0:#010b}")]
+    UnknownFlags(u8),
+    /// The target-kind byte names no kind of target.
+    #[error("unknown target kind {0}")]
+    UnknownTargetKind(u8),
+    /// A string field is not valid UTF-8.
+    #[error("the {field} is not valid UTF-8")]
+    InvalidUtf8 {
+        /// The field that failed.
+        field: &'static str,
+    },
+    /// A string field is longer than its u16 length prefix can describe.
+    #[error("the {field} is {len} bytes long; at most {max} fit in a frame")]
+    FieldTooLong {
+        /// The field that is too long.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The largest length allowed.
+        max: usize,
+    },
+    /// The header breaks a rule of its kind (see the module docs).
+    #[error("invalid {kind:?} frame: {reason}")]
+    InvalidHeader {
+        /// The kind of the offending frame.
+        kind: FrameKind,
+        /// Which rule was broken.
+        reason: &'static str,
+    },
+    /// A message body could not be serialized.
+    #[error("cannot encode message body: {0}")]
+    BodyEncode(#[source] bincode::error::EncodeError),
+    /// A message body could not be deserialized into the expected type.
+    #[error("cannot decode message body: {0}")]
+    BodyDecode(#[source] bincode::error::DecodeError),
+    /// A message body decoded, but bytes were left over.
+    #[error("message body has {extra} unexpected trailing bytes")]
+    TrailingBytes {
+        /// How many bytes were not consumed.
+        extra: usize,
+    },
+}
+
+/// Appends `frame`, length prefix included, to `dst`.
+///
+/// Appending lets a writer batch several frames into one buffer and one write. The frame limit of
+/// the receiving peer is not known here: compare [`Frame::encoded_len`] with it first.
+///
+/// # Errors
+/// [`CodecError::InvalidHeader`] if the frame breaks its kind's rules,
+/// [`CodecError::FieldTooLong`] if the target name or tag exceeds 65,535 bytes, and
+/// [`CodecError::FrameTooLarge`] if the frame exceeds what the u32 length prefix can carry.
+/// On error nothing is appended.
+pub fn encode_frame(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+    frame.check_rules()?;
+    if let Some(Target::Name(name)) = &frame.target {
+        check_u16_len("target name", name.len())?;
+    }
+    check_u16_len("tag", frame.tag.len())?;
+    let len = frame.encoded_len();
+    let prefix = u32::try_from(len).map_err(|_| CodecError::FrameTooLarge {
+        len,
+        max: u32::MAX as usize,
+    })?;
+
+    dst.reserve(PREFIX_LEN + len);
+    dst.put_u32(prefix);
+    dst.put_u8(frame.kind.to_wire());
+    dst.put_u8(if frame.trace.is_some() { FLAG_TRACE } else { 0 });
+    dst.put_u64(frame.correlation_id);
+    match &frame.target {
+        None => dst.put_u8(TARGET_NONE),
+        Some(Target::Name(name)) => {
+            dst.put_u8(TARGET_NAME);
+            put_str(dst, name);
+        }
+        Some(Target::Id(id)) => {
+            dst.put_u8(TARGET_ID);
+            dst.put_u64(*id);
+        }
+    }
+    put_str(dst, &frame.tag);
+    if let Some(trace) = &frame.trace {
+        dst.put_u128(trace.trace_id);
+        dst.put_u64(trace.span_id);
+        dst.put_u8(trace.flags);
+    }
+    dst.put_slice(&frame.body);
+    Ok(())
+}
+
+fn check_u16_len(field: &'static str, len: usize) -> Result<(), CodecError> {
+    if len > usize::from(u16::MAX) {
+        return Err(CodecError::FieldTooLong {
+            field,
+            len,
+            max: usize::from(u16::MAX),
+        });
+    }
+    Ok(())
+}
+
+/// Writes a string whose length was checked to fit a u16.
+fn put_str(dst: &mut BytesMut, s: &str) {
+    let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
+    dst.put_u16(len);
+    dst.put_slice(s.as_bytes());
+}
+
+/// Splits a byte stream back into frames.
+///
+/// Feed it the bytes read so far; it hands out one frame per call as soon as one is complete and
+/// leaves the rest in the buffer.
+#[derive(Debug, Clone)]
+pub struct FrameDecoder {
+    /// The largest length prefix accepted. A larger one is refused as soon as the prefix arrives,
+    /// before any of the body is buffered.
+    pub max_frame_len: usize,
+}
+
+impl Default for FrameDecoder {
+    /// A decoder with [`DEFAULT_MAX_FRAME_LEN`].
+    fn default() -> Self {
+        FrameDecoder::new(DEFAULT_MAX_FRAME_LEN)
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder that accepts frames up to `max_frame_len` bytes (the length-prefix value).
+    pub fn new(max_frame_len: usize) -> Self {
+        FrameDecoder { max_frame_len }
+    }
+
+    /// Takes the next complete frame out of `buf`.
+    ///
+    /// Returns `Ok(None)` when `buf` does not yet hold a whole frame (having reserved room for
+    /// the rest once the length is known and accepted), and `Ok(Some(frame))` after consuming
+    /// exactly that frame's bytes. The body shares `buf`'s allocation; nothing is copied.
+    ///
+    /// # Errors
+    /// [`CodecError::FrameTooLarge`] as soon as the length prefix exceeds
+    /// [`max_frame_len`](Self::max_frame_len) (nothing is consumed), [`CodecError::BadLength`]
+    /// for a prefix too small for a header, and the header errors of [`CodecError`] for a
+    /// malformed frame (whose bytes are consumed). Any error means the stream must be closed.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
+            return Ok(None);
+        };
+        let len = usize::try_from(u32::from_be_bytes(*prefix)).unwrap_or(usize::MAX);
+        if len > self.max_frame_len {
+            return Err(CodecError::FrameTooLarge {
+                len,
+                max: self.max_frame_len,
+            });
+        }
+        if len < MIN_HEADER_LEN {
+            return Err(CodecError::BadLength {
+                len,
+                min: MIN_HEADER_LEN,
+            });
+        }
+        let total = PREFIX_LEN + len;
+        if buf.len() < total {
+            buf.reserve(total - buf.len());
+            return Ok(None);
+        }
+        let mut frame = buf.split_to(total).freeze();
+        frame.advance(PREFIX_LEN);
+        parse_frame(frame).map(Some)
+    }
+}
+
+/// Parses one frame (without its length prefix).
+fn parse_frame(bytes: Bytes) -> Result<Frame, CodecError> {
+    let mut r = HeaderReader {
+        bytes: &bytes,
+        pos: 0,
+    };
+    let kind = FrameKind::from_wire(r.u8("frame kind")?)?;
+    let flags = r.u8("flags")?;
+    if flags & !FLAG_TRACE != 0 {
+        return Err(CodecError::UnknownFlags(flags));
+    }
+    let correlation_id = r.u64("correlation id")?;
+    let target = match r.u8("target kind")? {
+        TARGET_NONE => None,
+        TARGET_NAME => Some(Target::Name(r.str("target name")?)),
+        TARGET_ID => Some(Target::Id(r.u64("target id")?)),
+        other => return Err(CodecError::UnknownTargetKind(other)),
+    };
+    let tag = r.str("tag")?;
+    let trace = if flags & FLAG_TRACE != 0 {
+        Some(TraceContext {
+            trace_id: u128::from_be_bytes(r.array("trace id")?),
+            span_id: r.u64("span id")?,
+            flags: r.u8("trace flags")?,
+        })
+    } else {
+        None
+    };
+    let body = bytes.slice(r.pos..);
+    let frame = Frame {
+        kind,
+        correlation_id,
+        target,
+        tag,
+        trace,
+        body,
+    };
+    frame.check_rules()?;
+    Ok(frame)
+}
+
+/// A cursor over a frame's header that never reads past the frame.
+struct HeaderReader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl HeaderReader<'_> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&[u8], CodecError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or(CodecError::Truncated { field })?;
+        let taken = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(taken)
+    }
+
+    fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], CodecError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, CodecError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, CodecError> {
+        Ok(u64::from_be_bytes(self.array(field)?))
+    }
+
+    fn str(&mut self, field: &'static str) -> Result<String, CodecError> {
+        let len = u16::from_be_bytes(self.array(field)?);
+        let raw = self.take(usize::from(len), field)?;
+        std::str::from_utf8(raw)
+            .map(str::to_owned)
+            .map_err(|_| CodecError::InvalidUtf8 { field })
+    }
+}
+
+/// The bincode configuration for message bodies: standard (varint) encoding, and a byte limit so
+/// a body that claims a huge string or container is refused before anything is allocated.
+fn body_config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<FRAME_LEN_CEILING>()
+}
+
+/// Serializes a message body with bincode 2 (standard configuration).
+///
+/// # Errors
+/// [`CodecError::BodyEncode`] if serde fails, or the body exceeds [`FRAME_LEN_CEILING`].
+pub fn encode_body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
+    bincode::serde::encode_to_vec(value, body_config())
+        .map(Bytes::from)
+        .map_err(CodecError::BodyEncode)
+}
+
+/// Deserializes a message body written by [`encode_body`]. Never panics, whatever the bytes.
+///
+/// # Errors
+/// [`CodecError::BodyDecode`] if the bytes are not a valid `T`, and
+/// [`CodecError::TrailingBytes`] if bytes remain after it.
+pub fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    let (value, read) = bincode::serde::decode_from_slice::<T, _>(bytes, body_config())
+        .map_err(CodecError::BodyDecode)?;
+    match bytes.len().saturating_sub(read) {
+        0 => Ok(value),
+        extra => Err(CodecError::TrailingBytes { extra }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(frame: &Frame) -> BytesMut {
+        let mut buf = BytesMut::new();
+        encode_frame(frame, &mut buf).expect("valid frame encodes");
+        buf
+    }
+
+    fn decode_all(buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        FrameDecoder::default().decode(buf)
+    }
+
+    fn trace() -> TraceContext {
+        TraceContext {
+            trace_id: 0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c,
+            span_id: 0xb7ad_6b71_6920_3331,
+            flags: 1,
+        }
+    }
+
+    fn sample_frames() -> Vec<Frame> {
+        vec![
+            Frame::tell(
+                Target::Name("products".into()),
+                "shop.products.restock.v1",
+                Bytes::from_static(b"restock"),
+            ),
+            Frame::ask(
+                7,
+                Target::Id(42),
+                "shop.products.get_prices.v1",
+                Bytes::from_static(b"ids"),
+            )
+            .with_trace(trace()),
+            Frame::reply(7, Bytes::from_static(b"prices")),
+            Frame::error(7, Bytes::from_static(b"unknown tag")),
+            Frame::error(0, Bytes::new()),
+            Frame::control(&Control::Ping { nonce: 9 }).expect("control encodes"),
+        ]
+    }
+
+    /// A hand-made frame: prefix computed from the header bytes given.
+    fn raw_frame(header_and_body: &[u8]) -> BytesMut {
+        let mut buf = BytesMut::new();
+        buf.put_u32(u32::try_from(header_and_body.len()).expect("small"));
+        buf.put_slice(header_and_body);
+        buf
+    }
+
+    /// Header bytes of a reply (kind 3) with correlation id 1, no target, empty tag.
+    fn reply_header() -> Vec<u8> {
+        let mut h = vec![3, 0];
+        h.extend_from_slice(&1u64.to_be_bytes());
+        h.push(TARGET_NONE);
+        h.extend_from_slice(&0u16.to_be_bytes());
+        h
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        for frame in sample_frames() {
+            let mut buf = encode(&frame);
+            assert_eq!(buf.len(), PREFIX_LEN + frame.encoded_len());
+            let decoded = decode_all(&mut buf).expect("decodes").expect("complete");
+            assert_eq!(decoded, frame);
+            assert!(buf.is_empty(), "exactly one frame consumed");
+        }
+    }
+
+    #[test]
+    fn kind_bytes_round_trip_and_unknown_byte_is_typed_error() {
+        for kind in [
+            FrameKind::Tell,
+            FrameKind::Ask,
+            FrameKind::Reply,
+            FrameKind::Error,
+            FrameKind::Control,
+        ] {
+            assert_eq!(FrameKind::from_wire(kind.to_wire()).expect("known"), kind);
+        }
+        assert!(matches!(
+            FrameKind::from_wire(0),
+            Err(CodecError::UnknownKind(0))
+        ));
+    }
+
+    #[test]
+    fn partial_input_returns_none_then_completes() {
+        let frame = sample_frames().swap_remove(1);
+        let wire = encode(&frame);
+        let mut buf = BytesMut::new();
+        for (i, byte) in wire.iter().enumerate() {
+            assert_eq!(decode_all(&mut buf).expect("no error"), None, "at byte {i}");
+            buf.put_u8(*byte);
+        }
+        assert_eq!(decode_all(&mut buf).expect("decodes"), Some(frame));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn several_frames_in_one_buffer_decode_in_order() {
+        let frames = sample_frames();
+        let mut buf = BytesMut::new();
+        for frame in &frames {
+            encode_frame(frame, &mut buf).expect("encodes");
+        }
+        let mut decoder = FrameDecoder::default();
+        let mut decoded = Vec::new();
+        while let Some(frame) = decoder.decode(&mut buf).expect("decodes") {
+            decoded.push(frame);
+        }
+        assert_eq!(decoded, frames);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn oversized_prefix_is_rejected_before_the_body_arrives() {
+        let mut decoder = FrameDecoder::new(1024);
+        let mut buf = BytesMut::new();
+        buf.put_u32(1025);
+        let err = decoder.decode(&mut buf).expect_err("too large");
+        assert!(matches!(
+            err,
+            CodecError::FrameTooLarge {
+                len: 1025,
+                max: 1024
+            }
+        ));
+        assert_eq!(buf.len(), PREFIX_LEN, "nothing consumed, nothing buffered");
+        assert!(buf.capacity() < 1025, "no room reserved for the body");
+    }
+
+    #[test]
+    fn frame_at_exactly_the_maximum_is_accepted() {
+        let frame = Frame::reply(1, Bytes::from(vec![0u8; 100]));
+        let mut decoder = FrameDecoder::new(frame.encoded_len());
+        let mut buf = encode(&frame);
+        assert_eq!(decoder.decode(&mut buf).expect("fits"), Some(frame));
+    }
+
+    #[test]
+    fn prefix_shorter_than_a_header_is_bad_length() {
+        let mut buf = raw_frame(&[3, 0, 0]);
+        assert!(matches!(
+            decode_all(&mut buf),
+            Err(CodecError::BadLength { len: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected() {
+        let mut header = reply_header();
+        header[0] = 9;
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::UnknownKind(9))
+        ));
+    }
+
+    #[test]
+    fn unknown_flag_bits_are_rejected() {
+        let mut header = reply_header();
+        header[1] = 0b10;
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::UnknownFlags(0b10))
+        ));
+    }
+
+    #[test]
+    fn unknown_target_kind_is_rejected() {
+        let mut header = reply_header();
+        header[10] = 7;
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::UnknownTargetKind(7))
+        ));
+    }
+
+    #[test]
+    fn string_longer_than_its_frame_is_truncated() {
+        let mut header = vec![1, 0];
+        header.extend_from_slice(&0u64.to_be_bytes());
+        header.push(TARGET_NAME);
+        header.extend_from_slice(&500u16.to_be_bytes());
+        header.extend_from_slice(b"abc");
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::Truncated {
+                field: "target name"
+            })
+        ));
+    }
+
+    #[test]
+    fn missing_trace_context_is_truncated() {
+        let mut header = reply_header();
+        header[1] = FLAG_TRACE;
+        header.extend_from_slice(&[0; 10]);
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::Truncated { field: "trace id" })
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_in_tag_is_rejected() {
+        let mut header = vec![1, 0];
+        header.extend_from_slice(&0u64.to_be_bytes());
+        header.push(TARGET_ID);
+        header.extend_from_slice(&5u64.to_be_bytes());
+        header.extend_from_slice(&2u16.to_be_bytes());
+        header.extend_from_slice(&[0xff, 0xfe]);
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::InvalidUtf8 { field: "tag" })
+        ));
+    }
+
+    #[test]
+    fn header_breaking_its_kind_rules_is_rejected_on_decode() {
+        // A reply whose correlation id is zero.
+        let mut header = reply_header();
+        header[2..10].copy_from_slice(&0u64.to_be_bytes());
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::InvalidHeader {
+                kind: FrameKind::Reply,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn header_breaking_its_kind_rules_is_rejected_on_encode() {
+        let bad = [
+            Frame::tell(Target::Id(1), "", Bytes::new()),
+            Frame::ask(0, Target::Id(1), "t", Bytes::new()),
+            Frame {
+                correlation_id: 3,
+                ..Frame::tell(Target::Id(1), "t", Bytes::new())
+            },
+            Frame {
+                target: None,
+                ..Frame::tell(Target::Id(1), "t", Bytes::new())
+            },
+            Frame {
+                target: Some(Target::Id(1)),
+                ..Frame::reply(1, Bytes::new())
+            },
+            Frame {
+                tag: "t".into(),
+                ..Frame::error(1, Bytes::new())
+            },
+            Frame {
+                correlation_id: 1,
+                ..Frame::control(&Control::Leaving).expect("encodes")
+            },
+        ];
+        for frame in bad {
+            let mut buf = BytesMut::new();
+            let err = encode_frame(&frame, &mut buf).expect_err("invalid frame");
+            assert!(matches!(err, CodecError::InvalidHeader { .. }), "{err}");
+            assert!(buf.is_empty(), "nothing appended on error");
+        }
+    }
+
+    #[test]
+    fn over_long_tag_is_refused_on_encode() {
+        let frame = Frame::tell(Target::Id(1), "x".repeat(70_000), Bytes::new());
+        let mut buf = BytesMut::new();
+        assert!(matches!(
+            encode_frame(&frame, &mut buf),
+            Err(CodecError::FieldTooLong { field: "tag", .. })
+        ));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn malformed_frame_is_consumed_and_the_next_one_is_reachable() {
+        let mut header = reply_header();
+        header[0] = 0;
+        let mut buf = raw_frame(&header);
+        encode_frame(&Frame::reply(2, Bytes::new()), &mut buf).expect("encodes");
+        let mut decoder = FrameDecoder::default();
+        assert!(decoder.decode(&mut buf).is_err());
+        assert_eq!(
+            decoder.decode(&mut buf).expect("decodes"),
+            Some(Frame::reply(2, Bytes::new()))
+        );
+    }
+
+    #[test]
+    fn body_round_trips() {
+        let value = (String::from("sku-1"), 3u32, vec![1u64, 2, 3]);
+        let bytes = encode_body(&value).expect("encodes");
+        let back: (String, u32, Vec<u64>) = decode_body(&bytes).expect("decodes");
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn body_with_trailing_bytes_is_rejected() {
+        let mut bytes = encode_body(&5u32).expect("encodes").to_vec();
+        bytes.push(0);
+        assert!(matches!(
+            decode_body::<u32>(&bytes),
+            Err(CodecError::TrailingBytes { extra: 1 })
+        ));
+    }
+
+    #[test]
+    fn body_claiming_a_huge_container_is_refused_without_allocating() {
+        // Varint 0xFD marks a u64 length: claim 2^40 bytes of string.
+        let mut bytes = vec![0xfd];
+        bytes.extend_from_slice(&(1u64 << 40).to_le_bytes());
+        assert!(matches!(
+            decode_body::<String>(&bytes),
+            Err(CodecError::BodyDecode(_))
+        ));
+    }
+
+    #[test]
+    fn truncated_body_is_a_decode_error() {
+        let bytes = encode_body(&String::from("hello")).expect("encodes");
+        assert!(matches!(
+            decode_body::<String>(&bytes[..3]),
+            Err(CodecError::BodyDecode(_))
+        ));
+    }
+
+    #[test]
+    fn every_control_message_round_trips_through_a_frame() {
+        let messages = [
+            Control::Ping { nonce: 1 },
+            Control::Pong { nonce: u64::MAX },
+            Control::Leaving,
+            Control::Membership(vec![0, 1, 2, 255]),
+        ];
+        for message in messages {
+            let mut buf = encode(&Frame::control(&message).expect("encodes"));
+            let frame = decode_all(&mut buf).expect("decodes").expect("complete");
+            assert_eq!(frame.kind, FrameKind::Control);
+            assert_eq!(decode_body::<Control>(&frame.body).expect("body"), message);
+        }
+    }
+
+    #[test]
+    fn unknown_control_variant_is_a_decode_error() {
+        assert!(matches!(
+            decode_body::<Control>(&[200]),
+            Err(CodecError::BodyDecode(_))
+        ));
+    }
+}

@@ -1,0 +1,14 @@
+//! Remote actors: the pieces that carry messages between nodes.
+//!
+//! The building blocks here are pure and I/O-free, so each can be tested on its own; the node,
+//! its connections and the router are thin drivers around them.
+//!
+//! - [`codec`]: the wire frame format and message-body serialization.
+//! - [`auth`]: the shared-secret handshake proof, bound to one TLS connection.
+//! - [`tls`]: rustls and quinn configuration for both authentication modes.
+//! - [`config`]: the node configuration file.
+
+pub mod auth;
+pub mod codec;
+pub mod config;
+pub mod tls;

@@ -1,0 +1,138 @@
+//! Properties of the wire codec: valid frames round-trip, whatever the chunking, and no input
+//! (random, truncated or corrupted) makes the decoder panic.
+
+use actor_remote::codec::{
+    Control, Frame, FrameDecoder, Target, TraceContext, decode_body, encode_frame,
+};
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+
+fn target() -> impl Strategy<Value = Target> {
+    prop_oneof![
+        "\\PC{1,40}".prop_map(Target::Name),
+        any::<u64>().prop_map(Target::Id),
+    ]
+}
+
+fn trace() -> impl Strategy<Value = Option<TraceContext>> {
+    proptest::option::of((any::<u128>(), any::<u64>(), any::<u8>()).prop_map(
+        |(trace_id, span_id, flags)| TraceContext {
+            trace_id,
+            span_id,
+            flags,
+        },
+    ))
+}
+
+fn body() -> impl Strategy<Value = Bytes> {
+    proptest::collection::vec(any::<u8>(), 0..300).prop_map(Bytes::from)
+}
+
+fn control() -> impl Strategy<Value = Control> {
+    prop_oneof![
+        any::<u64>().prop_map(|nonce| Control::Ping { nonce }),
+        any::<u64>().prop_map(|nonce| Control::Pong { nonce }),
+        Just(Control::Leaving),
+        proptest::collection::vec(any::<u8>(), 0..100).prop_map(Control::Membership),
+    ]
+}
+
+/// Any frame that satisfies its kind's header rules.
+fn frame() -> impl Strategy<Value = Frame> {
+    let tag = "[a-z0-9._]{1,40}|\\PC{1,20}";
+    let kinds = prop_oneof![
+        (target(), tag, body()).prop_map(|(t, tag, b)| Frame::tell(t, tag, b)),
+        (1..=u64::MAX, target(), tag, body()).prop_map(|(id, t, tag, b)| Frame::ask(id, t, tag, b)),
+        (1..=u64::MAX, body()).prop_map(|(id, b)| Frame::reply(id, b)),
+        (any::<u64>(), body()).prop_map(|(id, b)| Frame::error(id, b)),
+        control().prop_map(|c| Frame::control(&c).expect("control encodes")),
+    ];
+    (kinds, trace()).prop_map(|(mut frame, trace)| {
+        frame.trace = trace;
+        frame
+    })
+}
+
+fn encoded(frame: &Frame) -> BytesMut {
+    let mut buf = BytesMut::new();
+    encode_frame(frame, &mut buf).expect("valid frame encodes");
+    buf
+}
+
+/// Decodes until the decoder asks for more bytes or fails; the loop is bounded because every
+/// `Some` consumes at least a header.
+fn drain(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Frame>, ()> {
+    let mut frames = Vec::new();
+    loop {
+        match decoder.decode(buf) {
+            Ok(Some(frame)) => frames.push(frame),
+            Ok(None) => return Ok(frames),
+            Err(_) => return Err(()),
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_valid_frame_round_trips(frame in frame()) {
+        let mut buf = encoded(&frame);
+        prop_assert_eq!(buf.len(), 4 + frame.encoded_len());
+        prop_assert_eq!(FrameDecoder::default().decode(&mut buf).expect("decodes"), Some(frame));
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn frames_arrive_in_order_whatever_the_chunking(
+        frames in proptest::collection::vec(frame(), 1..8),
+        chunk in 1usize..64,
+    ) {
+        let mut wire = BytesMut::new();
+        for frame in &frames {
+            encode_frame(frame, &mut wire).expect("encodes");
+        }
+        let mut decoder = FrameDecoder::default();
+        let mut buf = BytesMut::new();
+        let mut decoded = Vec::new();
+        for piece in wire.chunks(chunk) {
+            buf.extend_from_slice(piece);
+            decoded.extend(drain(&mut decoder, &mut buf).expect("no error on valid input"));
+        }
+        prop_assert_eq!(decoded, frames);
+        prop_assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn truncated_valid_frame_only_asks_for_more(frame in frame(), cut in any::<prop::sample::Index>()) {
+        let wire = encoded(&frame);
+        let mut prefix = BytesMut::from(&wire[..cut.index(wire.len())]);
+        prop_assert_eq!(FrameDecoder::default().decode(&mut prefix).expect("no error"), None);
+    }
+
+    #[test]
+    fn random_bytes_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..512),
+        max in prop_oneof![Just(64usize), Just(4096), Just(actor_remote::codec::DEFAULT_MAX_FRAME_LEN)],
+    ) {
+        let mut buf = BytesMut::from(&bytes[..]);
+        let _ = drain(&mut FrameDecoder::new(max), &mut buf);
+    }
+
+    #[test]
+    fn corrupted_valid_frames_never_panic(
+        frame in frame(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), 1u8..), 1..4),
+    ) {
+        let mut buf = encoded(&frame);
+        for (at, mask) in flips {
+            let i = at.index(buf.len());
+            buf[i] ^= mask;
+        }
+        let _ = drain(&mut FrameDecoder::default(), &mut buf);
+    }
+
+    #[test]
+    fn random_bodies_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = decode_body::<Control>(&bytes);
+        let _ = decode_body::<(String, Vec<u64>, Option<bool>)>(&bytes);
+    }
+}
