@@ -12,6 +12,7 @@ use crate::envelope::{MessageEnvelope, ReplySlot};
 use crate::error::{AskError, SendError};
 use crate::id::ActorId;
 use crate::mailbox::{Mailbox, PushError, Signal};
+use crate::pending::PendingReply;
 use crate::recipient::Recipient;
 use crate::remote::{ErasedMessage, RemoteRoute};
 
@@ -177,11 +178,14 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
-        let timeout = match &self.route {
+        self.ask_timeout(msg, self.default_ask_timeout()).await
+    }
+
+    fn default_ask_timeout(&self) -> Duration {
+        match &self.route {
             Route::Local(mb) => mb.system.ask_timeout,
-            Route::Remote(_) => crate::system::DEFAULT_ASK_TIMEOUT,
-        };
-        self.ask_timeout(msg, timeout).await
+            Route::Remote(r) => r.ask_timeout(),
+        }
     }
 
     /// Sends `msg` and waits for the reply at most `timeout` (waiting for mailbox room
@@ -196,16 +200,59 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
+        // Waiting for mailbox room counts against the time-out; the pending reply carries
+        // the same deadline.
+        match tokio::time::timeout(timeout, self.send_ask_within(msg, timeout)).await {
+            Ok(Ok(pending)) => pending.await,
+            Ok(Err(e)) => Err(AskError::from(e)),
+            Err(_) => Err(AskError::Timeout(timeout)),
+        }
+    }
+
+    /// Queues an ask (waiting for mailbox room) and returns its [`PendingReply`] without
+    /// waiting for the reply, so several asks can be in flight from one task while keeping
+    /// their send order. The reply resolves within the default ask time-out of this call.
+    ///
+    /// # Errors
+    /// As [`tell`](Self::tell); the message is handed back.
+    pub async fn send_ask<M>(&self, msg: M) -> Result<PendingReply<M::Reply>, SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        self.send_ask_within(msg, self.default_ask_timeout()).await
+    }
+
+    async fn send_ask_within<M>(
+        &self,
+        msg: M,
+        timeout: Duration,
+    ) -> Result<PendingReply<M::Reply>, SendError<M>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        let deadline = tokio::time::Instant::now() + timeout;
         match &self.route {
-            Route::Local(mb) => ask_local(mb, msg, timeout).await,
+            Route::Local(mb) => {
+                let (tx, rx) = oneshot::channel();
+                let env = Box::new(MessageEnvelope::ask(msg, ReplySlot::new(tx)));
+                let queued = match mb.try_push(env) {
+                    Ok(()) => Ok(()),
+                    Err((PushError::Closed, env)) => Err(env),
+                    Err((PushError::Full, env)) => mb.push(env).await,
+                };
+                match queued {
+                    Ok(()) => Ok(PendingReply::local(rx, deadline, timeout)),
+                    Err(env) => Err(SendError::Stopped(env.into_message())),
+                }
+            }
             Route::Remote(r) => {
-                let reply = r.ask(ErasedMessage::new(msg), timeout).await?;
-                reply.downcast::<M::Reply>().map(|b| *b).map_err(|_| {
-                    AskError::Codec(format!(
-                        "reply is not a {}",
-                        std::any::type_name::<M::Reply>()
-                    ))
-                })
+                let pending = r
+                    .send_ask(ErasedMessage::new(msg), timeout)
+                    .await
+                    .map_err(|e| e.map(recover::<M>))?;
+                Ok(PendingReply::remote(pending, deadline, timeout))
             }
         }
     }
@@ -218,28 +265,6 @@ impl<A: Actor> ActorRef<A> {
     {
         Recipient::new(self.clone())
     }
-}
-
-async fn ask_local<A, M>(mb: &Mailbox<A>, msg: M, timeout: Duration) -> Result<M::Reply, AskError>
-where
-    A: Handler<M>,
-    M: Message,
-{
-    let (tx, rx) = oneshot::channel();
-    let env = Box::new(MessageEnvelope::ask(msg, ReplySlot::new(tx)));
-    let exchange = async {
-        match mb.try_push(env) {
-            Ok(()) => {}
-            Err((PushError::Closed, _)) => return Err(AskError::Stopped),
-            Err((PushError::Full, env)) => {
-                mb.push(env).await.map_err(|_| AskError::Stopped)?;
-            }
-        }
-        rx.await.unwrap_or(Err(AskError::Stopped))
-    };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .unwrap_or(Err(AskError::Timeout(timeout)))
 }
 
 /// Takes a message back out of an erased one that a route refused.

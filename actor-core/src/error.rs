@@ -136,6 +136,21 @@ pub enum AskError {
         /// The node that refused.
         node: String,
     },
+    /// The node hosting the actor is at a limit (asks in flight, remote mailbox full); retry
+    /// later.
+    #[error("node {node} is overloaded")]
+    Overloaded {
+        /// The node at its limit.
+        node: String,
+    },
+    /// The remote node failed to answer for another reason it named.
+    #[error("node {node}: {reason}")]
+    Remote {
+        /// The node that failed.
+        node: String,
+        /// What it said.
+        reason: String,
+    },
     /// A call policy refused the call without trying (circuit breaker open).
     #[error("circuit open for {target}")]
     CircuitOpen {

@@ -78,6 +78,7 @@ mod envelope;
 mod error;
 mod id;
 mod mailbox;
+mod pending;
 pub mod pubsub;
 mod recipient;
 mod registry;
@@ -90,6 +91,7 @@ pub use actor_ref::ActorRef;
 pub use context::{Context, TimerHandle};
 pub use error::{AskError, BoxError, LookupError, SendError, SpawnError};
 pub use id::ActorId;
+pub use pending::PendingReply;
 pub use pubsub::{PubSub, Topic};
 pub use recipient::Recipient;
 pub use supervisor::{

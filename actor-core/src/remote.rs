@@ -83,13 +83,19 @@ pub trait RemoteRoute: Send + Sync + 'static {
     fn tell(&self, msg: ErasedMessage) -> BoxFuture<'_, Result<(), SendError<ErasedMessage>>>;
     /// Delivers a tell if that is possible without waiting.
     fn try_tell(&self, msg: ErasedMessage) -> Result<(), SendError<ErasedMessage>>;
-    /// Sends an ask and waits at most `timeout` for its reply.
-    fn ask(
+    /// Queues an ask for sending (waiting for room if needed) and returns its pending reply,
+    /// which must resolve, with the reply or an error, within `timeout` of this call.
+    fn send_ask(
         &self,
         msg: ErasedMessage,
         timeout: Duration,
-    ) -> BoxFuture<'_, Result<ErasedReply, AskError>>;
+    ) -> BoxFuture<'_, Result<PendingErased, SendError<ErasedMessage>>>;
+    /// The time-out of an `ask` without an explicit one.
+    fn ask_timeout(&self) -> Duration;
 }
+
+/// The pending reply of an ask queued through a [`RemoteRoute`].
+pub type PendingErased = BoxFuture<'static, Result<ErasedReply, AskError>>;
 
 /// Resolves names that this system does not host (installed by a transport crate).
 pub trait Resolver: Send + Sync + 'static {

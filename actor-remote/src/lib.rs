@@ -11,4 +11,18 @@
 pub mod auth;
 pub mod codec;
 pub mod config;
+mod connection;
+mod dispatch;
+pub mod handshake;
+mod message;
+mod node;
+mod route;
+mod stats;
 pub mod tls;
+mod wire_error;
+
+pub use handshake::ConnectError;
+pub use message::{Accepts, RemoteActor, RemoteMessage};
+pub use node::{Node, NodeError, PeerInfo, ServeError};
+pub use stats::NodeStats;
+pub use wire_error::RemoteError;

@@ -1,0 +1,167 @@
+//! [`NameRoute`]: delivery to an actor by its name on a peer node, behind an `ActorRef`.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actor_core::remote::{ErasedMessage, PendingErased, RemoteRoute};
+use actor_core::{ActorId, AskError, SendError};
+use futures::future::BoxFuture;
+
+use crate::connection::{LinkSendError, PeerLink};
+use crate::message::{Outbound, OutboundTable};
+use crate::node::NodeShared;
+use crate::stats::Counters;
+
+/// Sends to the actor registered as `name` on node `peer`, over whichever connection to that
+/// node is live. Addressing the name (not one instance) keeps the ref working after the peer
+/// restarts and is reconnected.
+pub(crate) struct NameRoute {
+    node: Weak<NodeShared>,
+    peer: String,
+    name: String,
+    id: ActorId,
+    table: Arc<dyn OutboundTable>,
+}
+
+impl NameRoute {
+    pub(crate) fn new(
+        node: Weak<NodeShared>,
+        peer: String,
+        name: String,
+        id: ActorId,
+        table: Arc<dyn OutboundTable>,
+    ) -> Self {
+        Self {
+            node,
+            peer,
+            name,
+            id,
+            table,
+        }
+    }
+
+    fn link(&self) -> Option<Arc<PeerLink>> {
+        self.node.upgrade().and_then(|n| n.link(&self.peer))
+    }
+
+    /// The wire form of `msg`, or the reason it cannot be sent (with the message back).
+    fn encode(
+        &self,
+        msg: ErasedMessage,
+    ) -> Result<(ErasedMessage, Outbound, bytes::Bytes, Arc<PeerLink>), SendError<ErasedMessage>>
+    {
+        let Some(outbound) = self.table.outbound(msg.type_id) else {
+            let type_name = msg.type_name;
+            return Err(SendError::NotRemote { msg, type_name });
+        };
+        let body = match (outbound.encode)(&msg) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(tag = outbound.tag, error = %e, "message not encodable");
+                let type_name = msg.type_name;
+                return Err(SendError::NotRemote { msg, type_name });
+            }
+        };
+        let Some(link) = self.link() else {
+            return Err(self.unreachable(msg));
+        };
+        // A frame over the limit would make the peer drop the whole connection.
+        if body.len() + self.name.len() + outbound.tag.len() + 64 > link.max_frame_len() {
+            tracing::warn!(
+                tag = outbound.tag,
+                bytes = body.len(),
+                max = link.max_frame_len(),
+                "message larger than the frame limit; not sent"
+            );
+            let type_name = msg.type_name;
+            return Err(SendError::NotRemote { msg, type_name });
+        }
+        Ok((msg, outbound, body, link))
+    }
+
+    fn unreachable(&self, msg: ErasedMessage) -> SendError<ErasedMessage> {
+        if let Some(node) = self.node.upgrade() {
+            Counters::add(&node.counters.tells_dropped, 1);
+        }
+        SendError::Unreachable {
+            msg,
+            node: self.peer.clone(),
+        }
+    }
+
+    fn refused(&self, e: LinkSendError, msg: ErasedMessage) -> SendError<ErasedMessage> {
+        match e {
+            LinkSendError::Full => SendError::Full(msg),
+            LinkSendError::Closed | LinkSendError::Overloaded => self.unreachable(msg),
+        }
+    }
+}
+
+impl RemoteRoute for NameRoute {
+    fn id(&self) -> ActorId {
+        self.id
+    }
+
+    fn node(&self) -> &str {
+        &self.peer
+    }
+
+    fn name(&self) -> Option<&str> {
+        Some(&self.name)
+    }
+
+    fn is_alive(&self) -> bool {
+        self.link().is_some()
+    }
+
+    fn tell(&self, msg: ErasedMessage) -> BoxFuture<'_, Result<(), SendError<ErasedMessage>>> {
+        Box::pin(async move {
+            let (msg, outbound, body, link) = self.encode(msg)?;
+            match link.tell(&self.name, outbound.tag, body).await {
+                Ok(()) => Ok(()),
+                Err(e) => Err(self.refused(e, msg)),
+            }
+        })
+    }
+
+    fn try_tell(&self, msg: ErasedMessage) -> Result<(), SendError<ErasedMessage>> {
+        let (msg, outbound, body, link) = self.encode(msg)?;
+        link.try_tell(&self.name, outbound.tag, body)
+            .map_err(|e| self.refused(e, msg))
+    }
+
+    fn send_ask(
+        &self,
+        msg: ErasedMessage,
+        timeout: Duration,
+    ) -> BoxFuture<'_, Result<PendingErased, SendError<ErasedMessage>>> {
+        Box::pin(async move {
+            let (msg, outbound, body, link) = self.encode(msg)?;
+            let pending = match link.send_ask(&self.name, outbound.tag, body).await {
+                Ok(p) => p,
+                Err(LinkSendError::Overloaded) => {
+                    let node = self.peer.clone();
+                    let failed: PendingErased =
+                        Box::pin(async move { Err(AskError::Overloaded { node }) });
+                    return Ok(failed);
+                }
+                Err(e) => return Err(self.refused(e, msg)),
+            };
+            let decode = outbound.decode_reply;
+            let reply: PendingErased = Box::pin(async move {
+                let body = tokio::time::timeout(timeout, pending.reply())
+                    .await
+                    .map_err(|_| AskError::Timeout(timeout))??;
+                decode(&body).map_err(|e| AskError::Codec(e.to_string()))
+            });
+            Ok(reply)
+        })
+    }
+
+    fn ask_timeout(&self) -> Duration {
+        self.node
+            .upgrade()
+            .map(|n| n.ask_timeout())
+            .unwrap_or(actor_core::DEFAULT_ASK_TIMEOUT)
+    }
+}

@@ -1,0 +1,489 @@
+//! Two nodes in one process on loopback: location-transparent refs over QUIC.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actor_core::{
+    Actor, ActorRef, AskError, Backoff, ChildSpec, Context, Handler, LookupError, Message,
+    SendError, Supervisor,
+};
+use actor_remote::config::{AuthConfig, NodeConfig};
+use actor_remote::{Accepts, ConnectError, Node, RemoteActor, RemoteMessage};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+/// Echoes, records tells in order, sleeps and panics on request.
+#[derive(Default)]
+struct Echo {
+    received: u64,
+    in_order: bool,
+    gate: Option<Arc<Semaphore>>,
+}
+impl Actor for Echo {}
+
+#[derive(Serialize, Deserialize)]
+struct Ping(u64);
+impl Message for Ping {
+    type Reply = u64;
+}
+impl RemoteMessage for Ping {
+    const TAG: &'static str = "test.echo.ping.v1";
+}
+impl Handler<Ping> for Echo {
+    async fn handle(&mut self, msg: Ping, _ctx: &mut Context<Self>) -> u64 {
+        msg.0
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record(u64);
+impl Message for Record {
+    type Reply = ();
+}
+impl RemoteMessage for Record {
+    const TAG: &'static str = "test.echo.record.v1";
+}
+impl Handler<Record> for Echo {
+    async fn handle(&mut self, msg: Record, _ctx: &mut Context<Self>) {
+        if self.received == 0 {
+            self.in_order = true;
+        }
+        self.in_order &= msg.0 == self.received;
+        self.received += 1;
+        if let Some(gate) = &self.gate {
+            let _ = gate.acquire().await.map(|p| p.forget());
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Summary;
+impl Message for Summary {
+    type Reply = (u64, bool);
+}
+impl RemoteMessage for Summary {
+    const TAG: &'static str = "test.echo.summary.v1";
+}
+impl Handler<Summary> for Echo {
+    async fn handle(&mut self, _msg: Summary, _ctx: &mut Context<Self>) -> (u64, bool) {
+        (self.received, self.in_order)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Slow(u64);
+impl Message for Slow {
+    type Reply = String;
+}
+impl RemoteMessage for Slow {
+    const TAG: &'static str = "test.echo.slow.v1";
+}
+impl Handler<Slow> for Echo {
+    async fn handle(&mut self, msg: Slow, _ctx: &mut Context<Self>) -> String {
+        tokio::time::sleep(Duration::from_millis(msg.0)).await;
+        "done".into()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Boom;
+impl Message for Boom {
+    type Reply = ();
+}
+impl RemoteMessage for Boom {
+    const TAG: &'static str = "test.echo.boom.v1";
+}
+impl Handler<Boom> for Echo {
+    async fn handle(&mut self, _msg: Boom, _ctx: &mut Context<Self>) {
+        panic!("boom requested");
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Blob(Vec<u8>);
+impl Message for Blob {
+    type Reply = usize;
+}
+impl RemoteMessage for Blob {
+    const TAG: &'static str = "test.echo.blob.v1";
+}
+impl Handler<Blob> for Echo {
+    async fn handle(&mut self, msg: Blob, _ctx: &mut Context<Self>) -> usize {
+        msg.0.len()
+    }
+}
+
+/// Handled locally but not declared remote.
+struct LocalOnly;
+impl Message for LocalOnly {
+    type Reply = ();
+}
+impl Handler<LocalOnly> for Echo {
+    async fn handle(&mut self, _msg: LocalOnly, _ctx: &mut Context<Self>) {}
+}
+
+impl RemoteActor for Echo {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts
+            .message::<Ping>()
+            .message::<Record>()
+            .message::<Summary>()
+            .message::<Slow>()
+            .message::<Boom>()
+            .message::<Blob>();
+    }
+}
+
+/// The same actor as the caller believes it to be: it also sends a tag the host lacks.
+mod newer {
+    use super::*;
+
+    pub(crate) struct Echo;
+    impl Actor for Echo {}
+    impl Handler<Ping> for Echo {
+        async fn handle(&mut self, msg: Ping, _ctx: &mut Context<Self>) -> u64 {
+            msg.0
+        }
+    }
+    #[derive(Serialize, Deserialize)]
+    pub(crate) struct Unknown;
+    impl Message for Unknown {
+        type Reply = ();
+    }
+    impl RemoteMessage for Unknown {
+        const TAG: &'static str = "test.echo.added_later.v2";
+    }
+    impl Handler<Unknown> for Echo {
+        async fn handle(&mut self, _msg: Unknown, _ctx: &mut Context<Self>) {}
+    }
+    impl RemoteActor for Echo {
+        fn accepts(accepts: &mut Accepts<Self>) {
+            accepts.message::<Ping>().message::<Unknown>();
+        }
+    }
+}
+
+fn config(name: &str, secret: &str) -> NodeConfig {
+    let mut config = NodeConfig::new(name, AuthConfig::Secret(secret.into()));
+    config.limits.idle_timeout_ms = 2_000;
+    config.limits.keep_alive_ms = 300;
+    config.limits.reconnect_backoff_min_ms = 20;
+    config.limits.reconnect_backoff_max_ms = 200;
+    config
+}
+
+/// Node `b` hosts a supervised `echo`; node `a` is connected to it.
+async fn pair() -> (Node, Node) {
+    let b = Node::start(config("b", "s3cret")).await.expect("start b");
+    b.system()
+        .spawn_supervisor(
+            Supervisor::one_for_one()
+                .backoff(Backoff::none())
+                .max_restarts(100, Duration::from_secs(10))
+                .child(ChildSpec::new("echo", Echo::default)),
+        )
+        .await
+        .expect("echo");
+    let echo = b.system().lookup::<Echo>("echo").expect("echo");
+    b.serve(&echo).expect("serve");
+    let a = Node::start(config("a", "s3cret")).await.expect("start a");
+    assert_eq!(a.connect(b.local_addr()).await.expect("connect"), "b");
+    (a, b)
+}
+
+async fn remote_echo(a: &Node) -> ActorRef<Echo> {
+    a.lookup::<Echo>("echo").await.expect("lookup")
+}
+
+fn quiet_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if info.payload().downcast_ref::<&str>() != Some(&"boom requested") {
+            default(info);
+        }
+    }));
+}
+
+#[tokio::test]
+async fn a_remote_ask_replies_through_an_ordinary_ref() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    assert!(!echo.is_local());
+    assert_eq!(echo.node(), "b");
+    assert_eq!(echo.ask(Ping(42)).await, Ok(42));
+    // The system's own lookup finds it too, once the node has learned the name.
+    assert_eq!(
+        a.system().lookup::<Echo>("echo").expect("system lookup"),
+        echo
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_tells_arrive_in_send_order() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    for i in 0..100_000 {
+        echo.tell(Record(i)).await.expect("tell");
+    }
+    let summary = echo
+        .ask_timeout(Summary, Duration::from_secs(30))
+        .await
+        .expect("summary");
+    assert_eq!(summary, (100_000, true));
+    assert!(
+        a.stats().frames_per_write() > 1.0,
+        "writes are batched: {:?}",
+        a.stats()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_remote_handler_times_the_ask_out_and_later_asks_work() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    let outcome = echo
+        .ask_timeout(Slow(2_000), Duration::from_millis(100))
+        .await;
+    assert_eq!(outcome, Err(AskError::Timeout(Duration::from_millis(100))));
+    assert_eq!(
+        echo.ask_timeout(Slow(0), Duration::from_secs(10)).await,
+        Ok("done".into())
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_remote_panic_comes_back_typed_and_the_remote_supervisor_restarts_the_actor() {
+    quiet_panics();
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    echo.tell(Record(0)).await.expect("tell");
+    assert_eq!(echo.ask(Summary).await, Ok((1, true)));
+    assert_eq!(
+        echo.ask(Boom).await,
+        Err(AskError::HandlerPanicked {
+            node: Some("b".into())
+        })
+    );
+    assert_eq!(
+        echo.ask(Summary).await,
+        Ok((0, false)),
+        "a fresh instance answers"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_names_and_tags_get_typed_errors() {
+    let (a, b) = pair().await;
+    assert_eq!(
+        a.lookup::<Echo>("nobody").await,
+        Err(LookupError::NotFound("nobody".into()))
+    );
+    let newer = a
+        .lookup::<newer::Echo>("echo")
+        .await
+        .expect("compatible lookup");
+    assert_eq!(newer.ask(Ping(7)).await, Ok(7));
+    assert_eq!(
+        newer.ask(newer::Unknown).await,
+        Err(AskError::UnknownMessage {
+            tag: "test.echo.added_later.v2".into()
+        })
+    );
+    let echo = remote_echo(&a).await;
+    assert!(matches!(
+        echo.tell(LocalOnly).await,
+        Err(SendError::NotRemote { .. })
+    ));
+    assert!(b.unserve("echo"));
+    assert_eq!(
+        echo.ask(Ping(1)).await,
+        Err(AskError::UnknownActor {
+            node: "b".into(),
+            name: "echo".into()
+        })
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn asks_in_flight_fail_with_node_down_when_the_peer_goes_away() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    let in_flight: Vec<_> = (0..10)
+        .map(|_| {
+            let echo = echo.clone();
+            tokio::spawn(
+                async move { echo.ask_timeout(Slow(3_000), Duration::from_secs(60)).await },
+            )
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = tokio::time::Instant::now();
+    // b leaves while its actor is busy: the connection closes first, its actor finishes later.
+    let leaving = tokio::spawn(async move { b.shutdown().await });
+    for ask in in_flight {
+        assert_eq!(
+            ask.await.expect("join"),
+            Err(AskError::NodeDown { node: "b".into() })
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed promptly"
+    );
+    leaving.await.expect("b shut down");
+    assert!(matches!(
+        echo.tell(Record(1)).await,
+        Err(SendError::Unreachable { .. })
+    ));
+    assert!(a.stats().asks_failed_node_down >= 10);
+    a.shutdown().await;
+}
+
+/// Binds a new node on `addr`, waiting (bounded) for the old socket to be released.
+async fn restart_on(config: NodeConfig) -> Node {
+    for _ in 0..100 {
+        match Node::start(config.clone()).await {
+            Ok(node) => return node,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+    panic!("address {} not released", config.listen);
+}
+
+#[tokio::test]
+async fn a_restarted_peer_is_reconnected_and_refs_work_again() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    assert_eq!(echo.ask(Ping(1)).await, Ok(1));
+    let addr = b.local_addr();
+    b.shutdown().await;
+    drop(b);
+    let mut config = config("b", "s3cret");
+    config.listen = addr;
+    let b2 = restart_on(config).await;
+    let echo2 = b2
+        .system()
+        .spawn_named("echo", Echo::default())
+        .await
+        .expect("echo");
+    b2.serve(&echo2).expect("serve");
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(v) = echo.ask_timeout(Ping(2), Duration::from_millis(500)).await {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the old ref works once reconnected");
+    assert_eq!(answered, 2);
+    a.shutdown().await;
+    b2.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_on_both_sides() {
+    let b = Node::start(config("b", "right")).await.expect("start b");
+    let a = Node::start(config("a", "wrong")).await.expect("start a");
+    match a.connect(b.local_addr()).await {
+        Err(ConnectError::Refused { rejection, .. }) => {
+            assert!(
+                rejection.to_string().contains("unauthorized"),
+                "{rejection}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(a.peers().is_empty());
+    assert!(b.peers().is_empty());
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while b.stats().handshakes_refused != 1 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the acceptor counts the refusal");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_cluster_name_is_refused_with_the_names() {
+    let b = Node::start(config("b", "s")).await.expect("start b");
+    let mut other = config("a", "s");
+    other.cluster = "elsewhere".into();
+    let a = Node::start(other).await.expect("start a");
+    match a.connect(b.local_addr()).await {
+        Err(ConnectError::Refused { rejection, .. }) => {
+            let text = rejection.to_string();
+            assert!(
+                text.contains("default") && text.contains("elsewhere"),
+                "{text}"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_large_message_does_not_stall_small_ones_to_other_actors() {
+    let (a, b) = pair().await;
+    // A second actor on b whose handler is held shut: its stream backs up.
+    let gate = Arc::new(Semaphore::new(0));
+    let stuck = b
+        .system()
+        .spawn_named(
+            "stuck",
+            Echo {
+                gate: Some(gate.clone()),
+                ..Echo::default()
+            },
+        )
+        .await
+        .expect("stuck");
+    b.serve(&stuck).expect("serve");
+    let stuck = a.lookup::<Echo>("stuck").await.expect("lookup");
+    let echo = remote_echo(&a).await;
+    let flood = {
+        let stuck = stuck.clone();
+        tokio::spawn(async move {
+            stuck.tell(Record(0)).await.expect("first");
+            for _ in 0..8 {
+                let _ = stuck
+                    .ask_timeout(Blob(vec![7; 1 << 20]), Duration::from_secs(60))
+                    .await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..50 {
+        assert_eq!(
+            echo.ask_timeout(Ping(i), Duration::from_secs(2)).await,
+            Ok(i)
+        );
+    }
+    assert!(
+        !flood.is_finished(),
+        "the large messages are still held back"
+    );
+    gate.add_permits(1_000);
+    tokio::time::timeout(Duration::from_secs(30), flood)
+        .await
+        .expect("flood completes once released")
+        .expect("join");
+    a.shutdown().await;
+    b.shutdown().await;
+}
