@@ -1,6 +1,8 @@
 //! The demo shop binary.
 
 fn main() {
-    eprintln!("the demo shop is not built yet; run `cargo run --release -p actor-core --example quickstart`");
+    eprintln!(
+        "the demo shop is not built yet; run `cargo run --release -p actor-core --example quickstart`"
+    );
     std::process::exit(2);
 }

@@ -1,0 +1,91 @@
+//! Smoke test of the report: every scenario and figure runs with tiny sizes and yields sane,
+//! positive numbers and parseable JSON. No timing assertions: CI machines are noisy.
+
+use actor_core::ActorSystem;
+use benches::local::CAPACITY;
+use benches::local::ask::{actor_ask, mpsc_ask};
+use benches::local::idle::{actor_idle_memory, task_idle_memory};
+use benches::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
+use benches::local::tell::{actor_tell, mpsc_tell};
+use benches::report::{FIGURES, RunConfig, markdown_table};
+use benches::runtime::{build, on_worker};
+use serde_json::Value;
+
+#[test]
+fn scenarios_return_positive_durations() {
+    let rt = build().expect("runtime");
+    let system = ActorSystem::new();
+    let sys = system.clone();
+    on_worker(&rt, async move {
+        // A capacity below the message count makes the senders wait for room.
+        assert!(
+            !actor_tell(&sys, 1_000, 16)
+                .await
+                .expect("actor tell")
+                .is_zero()
+        );
+        assert!(!mpsc_tell(1_000, 16).await.expect("mpsc tell").is_zero());
+        assert!(
+            !actor_ask(&sys, 50, CAPACITY)
+                .await
+                .expect("actor ask")
+                .is_zero()
+        );
+        assert!(!mpsc_ask(50, CAPACITY).await.expect("mpsc ask").is_zero());
+        assert!(
+            !actor_spawn_batch(50, CAPACITY)
+                .await
+                .expect("actor spawn")
+                .is_zero()
+        );
+        assert!(
+            !task_spawn_batch(50, CAPACITY)
+                .await
+                .expect("task spawn")
+                .is_zero()
+        );
+        assert!(
+            !task_spawn_started_batch(50, CAPACITY)
+                .await
+                .expect("started")
+                .is_zero()
+        );
+        sys.shutdown().await;
+    });
+}
+
+#[test]
+fn idle_memory_keeps_every_actor_alive_until_read() {
+    let rt = build().expect("runtime");
+    let ours = on_worker(&rt, actor_idle_memory(500)).expect("actors");
+    let raw = on_worker(&rt, task_idle_memory(500, CAPACITY)).expect("tasks");
+    for m in [&ours, &raw] {
+        assert_eq!(m.count, 500);
+        assert!(m.rss_before > 0 && m.rss_after > 0);
+        assert!(m.bytes_per_actor().is_finite() && m.bytes_per_actor() >= 0.0);
+    }
+}
+
+#[test]
+fn every_figure_prints_a_parseable_json_line() {
+    let config = RunConfig::smoke();
+    let mut figures = Vec::new();
+    for spec in FIGURES {
+        let fig = (spec.measure)(&config).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let line: Value = serde_json::from_str(&fig.json_line()).expect("valid JSON line");
+        assert_eq!(line["figure"], spec.name);
+        for key in ["ours", "baseline", "ratio"] {
+            let v = line[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{}: `{key}` is a number", spec.name));
+            assert!(v.is_finite(), "{}: `{key}` is finite", spec.name);
+        }
+        assert!(fig.ours >= 0.0 && fig.baseline >= 0.0, "{}", spec.name);
+        for key in ["unit", "baseline_name", "runtime"] {
+            assert!(line[key].is_string(), "{}: `{key}` present", spec.name);
+        }
+        figures.push(fig);
+    }
+    let table = markdown_table(&figures);
+    assert_eq!(table.lines().count(), 2 + FIGURES.len());
+}
