@@ -5,16 +5,15 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
-
 use crate::actor::{Actor, Handler, Message};
-use crate::envelope::{MessageEnvelope, ReplySlot};
+use crate::envelope::MessageEnvelope;
 use crate::error::{AskError, SendError};
 use crate::id::ActorId;
 use crate::mailbox::{Mailbox, PushError, Signal};
 use crate::pending::PendingReply;
 use crate::recipient::Recipient;
 use crate::remote::{ErasedMessage, RemoteRoute};
+use crate::reply;
 
 /// A typed handle to an actor.
 ///
@@ -200,12 +199,36 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
-        // Waiting for mailbox room counts against the time-out; the pending reply carries
-        // the same deadline.
-        match tokio::time::timeout(timeout, self.send_ask_within(msg, timeout)).await {
-            Ok(Ok(pending)) => pending.await,
-            Ok(Err(e)) => Err(AskError::from(e)),
-            Err(_) => Err(AskError::Timeout(timeout)),
+        let deadline = tokio::time::Instant::now() + timeout;
+        match &self.route {
+            Route::Local(mb) => {
+                let (slot, rx) = reply::channel(timeout);
+                let env = Box::new(MessageEnvelope::ask(msg, slot));
+                match mb.try_push(env) {
+                    Ok(()) => {}
+                    Err((PushError::Closed, _)) => return Err(AskError::Stopped),
+                    // Waiting for room counts against the time-out.
+                    Err((PushError::Full, env)) => {
+                        match tokio::time::timeout_at(deadline, mb.push(env)).await {
+                            Ok(Ok(())) => {}
+                            Ok(Err(_)) => return Err(AskError::Stopped),
+                            Err(_) => return Err(AskError::Timeout(timeout)),
+                        }
+                    }
+                }
+                mb.system.deadlines.watch(deadline, rx.expiry());
+                rx.await
+            }
+            Route::Remote(r) => {
+                let queued =
+                    tokio::time::timeout_at(deadline, r.send_ask(ErasedMessage::new(msg), timeout))
+                        .await;
+                match queued {
+                    Ok(Ok(pending)) => PendingReply::<M::Reply>::remote(pending).await,
+                    Ok(Err(e)) => Err(AskError::from(e)),
+                    Err(_) => Err(AskError::Timeout(timeout)),
+                }
+            }
         }
     }
 
@@ -220,30 +243,22 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
-        self.send_ask_within(msg, self.default_ask_timeout()).await
-    }
-
-    async fn send_ask_within<M>(
-        &self,
-        msg: M,
-        timeout: Duration,
-    ) -> Result<PendingReply<M::Reply>, SendError<M>>
-    where
-        A: Handler<M>,
-        M: Message,
-    {
+        let timeout = self.default_ask_timeout();
         let deadline = tokio::time::Instant::now() + timeout;
         match &self.route {
             Route::Local(mb) => {
-                let (tx, rx) = oneshot::channel();
-                let env = Box::new(MessageEnvelope::ask(msg, ReplySlot::new(tx)));
+                let (slot, rx) = reply::channel(timeout);
+                let env = Box::new(MessageEnvelope::ask(msg, slot));
                 let queued = match mb.try_push(env) {
                     Ok(()) => Ok(()),
                     Err((PushError::Closed, env)) => Err(env),
                     Err((PushError::Full, env)) => mb.push(env).await,
                 };
                 match queued {
-                    Ok(()) => Ok(PendingReply::local(rx, deadline, timeout)),
+                    Ok(()) => {
+                        mb.system.deadlines.watch(deadline, rx.expiry());
+                        Ok(PendingReply::local(rx))
+                    }
                     Err(env) => Err(SendError::Stopped(env.into_message())),
                 }
             }
@@ -252,7 +267,7 @@ impl<A: Actor> ActorRef<A> {
                     .send_ask(ErasedMessage::new(msg), timeout)
                     .await
                     .map_err(|e| e.map(recover::<M>))?;
-                Ok(PendingReply::remote(pending, deadline, timeout))
+                Ok(PendingReply::remote(pending))
             }
         }
     }

@@ -6,7 +6,7 @@
 //! closes the mailbox, rejects what is still queued with `Stopped` and frees the name.
 
 use std::collections::VecDeque;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -191,7 +191,14 @@ struct Cell<A: Actor> {
 }
 
 impl<A: Actor> Cell<A> {
-    async fn run(mut self) {
+    // Not an `async fn`: its argument would be stored twice in the future (rust-lang/rust
+    // #62958), and this future is most of every actor's memory.
+    #[allow(clippy::manual_async_fn)]
+    fn run(mut self) -> impl Future<Output = ()> + Send + 'static {
+        async move { self.run_cell().await }
+    }
+
+    async fn run_cell(&mut self) {
         // Messages taken from the mailbox and not yet handled; kept across restarts.
         let mut batch: VecDeque<Envelope<A>> = VecDeque::new();
         let mut instance: u32 = 0;
@@ -240,67 +247,103 @@ impl<A: Actor> Cell<A> {
     }
 
     /// Runs one instance from `started` to its end.
-    async fn run_instance(
-        &mut self,
+    ///
+    /// Not an `async fn`, so its arguments are held once in the future (rust-lang/rust
+    /// #62958); the message loop's state is in every actor's memory.
+    #[allow(clippy::manual_async_fn)]
+    fn run_instance<'a>(
+        &'a mut self,
         mut actor: A,
         instance: u32,
-        batch: &mut VecDeque<Envelope<A>>,
-    ) -> Ending {
-        let mut ctx = Context::new(
-            ActorRef::local(Arc::clone(&self.mailbox)),
-            self.system.clone(),
-        );
-        let span = tracing::debug_span!("started", actor = %self.label());
-        let started = {
-            // Boxed so that the user's future does not grow every actor's task.
-            let mut fut = Box::pin(actor.started(&mut ctx));
-            match catch_panic(fut.as_mut(), &span).await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(panic) => Err(format!("panicked in started: {panic}")),
+        batch: &'a mut VecDeque<Envelope<A>>,
+    ) -> impl Future<Output = Ending> + Send + 'a {
+        async move {
+            let mut ctx = Context::new(
+                ActorRef::local(Arc::clone(&self.mailbox)),
+                self.system.clone(),
+            );
+            if let Err(reason) = self.start_instance(&mut actor, &mut ctx, instance).await {
+                ctx.cleanup().await;
+                return Ending::StartFailed(reason);
             }
-        };
-        self.report_started(instance, &started);
-        if let Err(reason) = started {
-            ctx.cleanup().await;
-            return Ending::StartFailed(reason);
-        }
-        let ending = loop {
-            match self.mailbox.recv(batch).await {
-                Received::Signal(Signal::Terminate) => break Ending::Terminate,
-                Received::Signal(Signal::Stop) => break Ending::Exited(ExitReason::Stopped),
-                Received::Signal(Signal::StopSelf) => break Ending::Exited(ExitReason::Normal),
-                Received::Signal(Signal::Start) => {}
-                Received::Message(env) => {
-                    let span = tracing::debug_span!(
-                        "handle",
-                        actor = %self.label(),
-                        msg = env.type_name()
-                    );
-                    let mut fut = env.handle(&mut actor, &mut ctx);
-                    if let Err(panic) = catch_panic(fut.as_mut(), &span).await {
-                        drop(fut);
-                        tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
-                        break Ending::Exited(ExitReason::Failed(format!(
-                            "handler panicked: {panic}"
-                        )));
-                    }
-                    drop(fut);
-                    if ctx.stop_requested() {
+            let ending = loop {
+                match self.mailbox.recv(batch).await {
+                    Received::Signal(Signal::Terminate) => break Ending::Terminate,
+                    Received::Signal(Signal::Stop) => break Ending::Exited(ExitReason::Stopped),
+                    Received::Signal(Signal::StopSelf) => {
                         break Ending::Exited(ExitReason::Normal);
                     }
+                    Received::Signal(Signal::Start) => {}
+                    Received::Message(env) => {
+                        let span = tracing::debug_span!(
+                            "handle",
+                            actor = %self.label(),
+                            msg = env.type_name()
+                        );
+                        let mut fut = env.handle(&mut actor, &mut ctx);
+                        if let Err(panic) = (CatchPanic {
+                            fut: fut.as_mut(),
+                            span: &span,
+                        })
+                        .await
+                        {
+                            drop(fut);
+                            tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
+                            break Ending::Exited(ExitReason::Failed(format!(
+                                "handler panicked: {panic}"
+                            )));
+                        }
+                        drop(fut);
+                        if ctx.stop_requested() {
+                            break Ending::Exited(ExitReason::Normal);
+                        }
+                    }
                 }
+            };
+            if !matches!(ending, Ending::Exited(ExitReason::Failed(_))) {
+                self.stop_instance(&mut actor, &mut ctx).await;
             }
-        };
-        if !matches!(ending, Ending::Exited(ExitReason::Failed(_))) {
-            let span = tracing::debug_span!("stopped", actor = %self.label());
-            let mut fut = Box::pin(actor.stopped(&mut ctx));
-            if let Err(panic) = catch_panic(fut.as_mut(), &span).await {
-                tracing::error!(actor = %self.label(), panic = %panic, "stopped hook panicked");
-            }
+            ctx.cleanup().await;
+            ending
         }
-        ctx.cleanup().await;
-        ending
+    }
+
+    /// Runs `started` and reports the outcome to whoever waits for it.
+    async fn start_instance(
+        &mut self,
+        actor: &mut A,
+        ctx: &mut Context<A>,
+        instance: u32,
+    ) -> Result<(), String> {
+        let span = tracing::debug_span!("started", actor = %self.label());
+        // Boxed so that the user's future does not grow every actor's task.
+        let mut fut = Box::pin(actor.started(ctx));
+        let started = match (CatchPanic {
+            fut: fut.as_mut(),
+            span: &span,
+        })
+        .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(panic) => Err(format!("panicked in started: {panic}")),
+        };
+        self.report_started(instance, &started);
+        started
+    }
+
+    /// Runs `stopped`; a panic there is logged, not escalated.
+    async fn stop_instance(&mut self, actor: &mut A, ctx: &mut Context<A>) {
+        let span = tracing::debug_span!("stopped", actor = %self.label());
+        let mut fut = Box::pin(actor.stopped(ctx));
+        if let Err(panic) = (CatchPanic {
+            fut: fut.as_mut(),
+            span: &span,
+        })
+        .await
+        {
+            tracing::error!(actor = %self.label(), panic = %panic, "stopped hook panicked");
+        }
     }
 
     fn report_started(&mut self, instance: u32, result: &Result<(), String>) {
@@ -317,7 +360,7 @@ impl<A: Actor> Cell<A> {
     }
 
     /// Stops for good: closes the mailbox, rejects what is queued, frees the name.
-    fn terminate(mut self, batch: VecDeque<Envelope<A>>, instance: u32) {
+    fn terminate(&mut self, batch: VecDeque<Envelope<A>>, instance: u32) {
         if let Some(tx) = self.first_start.take() {
             let _ = tx.send(Err("terminated before starting".to_string()));
         }
@@ -362,19 +405,24 @@ impl std::fmt::Display for ActorLabel<'_> {
 }
 
 /// Polls `fut` to completion inside `span`, catching a panic in any poll as its message.
-pub(crate) async fn catch_panic<F: Future + ?Sized>(
-    mut fut: Pin<&mut F>,
-    span: &Span,
-) -> Result<F::Output, String> {
-    poll_fn(|cx| {
-        let _entered = span.enter();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+/// A plain struct rather than an `async fn`, to keep the actor task's future small.
+pub(crate) struct CatchPanic<'a, F: ?Sized> {
+    pub(crate) fut: Pin<&'a mut F>,
+    pub(crate) span: &'a Span,
+}
+
+impl<F: Future + ?Sized> Future for CatchPanic<'_, F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let _entered = this.span.enter();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),
         }
-    })
-    .await
+    }
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -384,5 +432,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         s.clone()
     } else {
         "non-string panic payload".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Idle;
+    impl Actor for Idle {}
+
+    /// Every actor's task holds this future: keep it small (tokio rounds a task up to a
+    /// multiple of 128 bytes, so 408 bytes of future make a 512-byte task).
+    #[tokio::test]
+    async fn an_idle_actors_task_future_stays_small() {
+        let system = ActorSystem::new();
+        let id = system.next_id();
+        let mailbox = Arc::new(Mailbox::new(id, None, 4, Arc::clone(system.info())));
+        let cell = Cell {
+            mailbox,
+            source: Source::Once(Some(Idle)),
+            owner: Owner::Context,
+            system: system.clone(),
+            first_start: None,
+        };
+        let size = std::mem::size_of_val(&cell.run());
+        println!("cell future: {size} bytes");
+        assert!(size <= 408, "the actor task future grew to {size} bytes");
     }
 }

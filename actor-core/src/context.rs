@@ -19,6 +19,13 @@ pub struct Context<A: Actor> {
     myself: ActorRef<A>,
     system: ActorSystem,
     stop: bool,
+    /// Children and timers, allocated on first use: most actors have neither, and every
+    /// byte here is in every actor's task.
+    owned: Option<Box<Owned>>,
+}
+
+#[derive(Default)]
+struct Owned {
     children: Vec<(Arc<dyn ChildControl>, JoinHandle<()>)>,
     timers: Vec<JoinHandle<()>>,
 }
@@ -40,8 +47,7 @@ impl<A: Actor> Context<A> {
             myself,
             system,
             stop: false,
-            children: Vec::new(),
-            timers: Vec::new(),
+            owned: None,
         }
     }
 
@@ -93,12 +99,13 @@ impl<A: Actor> Context<A> {
             Owner::Context,
             true,
         )?;
-        self.children.retain(|(_, task)| !task.is_finished());
         let control: Arc<dyn ChildControl> = match spawned.actor.mailbox() {
             Some(mb) => mb.clone(),
             None => unreachable!("a freshly spawned actor is local"),
         };
-        self.children.push((control, spawned.task));
+        let children = &mut self.owned.get_or_insert_with(Box::default).children;
+        children.retain(|(_, task)| !task.is_finished());
+        children.push((control, spawned.task));
         cell::await_first_start(&spawned.actor, spawned.started).await?;
         Ok(spawned.actor)
     }
@@ -139,20 +146,24 @@ impl<A: Actor> Context<A> {
     }
 
     fn start_timer(&mut self, timer: impl Future<Output = ()> + Send + 'static) -> TimerHandle {
-        self.timers.retain(|t| !t.is_finished());
+        let timers = &mut self.owned.get_or_insert_with(Box::default).timers;
+        timers.retain(|t| !t.is_finished());
         let task = tokio::spawn(timer);
         let handle = TimerHandle(task.abort_handle());
-        self.timers.push(task);
+        timers.push(task);
         handle
     }
 
     /// Cancels timers and stops children in reverse spawn order, waiting for each.
     pub(crate) async fn cleanup(&mut self) {
-        for timer in self.timers.drain(..) {
+        let Some(mut owned) = self.owned.take() else {
+            return;
+        };
+        for timer in owned.timers.drain(..) {
             timer.abort();
             let _ = timer.await;
         }
-        while let Some((control, task)) = self.children.pop() {
+        while let Some((control, task)) = owned.children.pop() {
             control.terminate();
             let _ = task.await;
         }
@@ -163,8 +174,11 @@ impl<A: Actor> std::fmt::Debug for Context<A> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("myself", &self.myself)
-            .field("children", &self.children.len())
-            .field("timers", &self.timers.len())
+            .field(
+                "children",
+                &self.owned.as_ref().map_or(0, |o| o.children.len()),
+            )
+            .field("timers", &self.owned.as_ref().map_or(0, |o| o.timers.len()))
             .finish()
     }
 }

@@ -4,11 +4,11 @@
 //! handling is a virtual call that runs the typed handler.
 
 use futures::future::BoxFuture;
-use tokio::sync::oneshot;
 
 use crate::actor::{Actor, Handler, Message};
 use crate::context::Context;
 use crate::error::AskError;
+use crate::reply::ReplySlot;
 
 /// A message on its way to an actor of type `A`.
 pub(crate) type Envelope<A> = Box<dyn EnvelopeProxy<A>>;
@@ -21,39 +21,6 @@ pub(crate) trait EnvelopeProxy<A: Actor>: Send {
     fn reject(self: Box<Self>, err: AskError);
     /// The message's Rust type name, for spans and logs.
     fn type_name(&self) -> &'static str;
-}
-
-/// The sending half of an ask: answered exactly once, by the reply or by an error.
-pub(crate) struct ReplySlot<R: Send + 'static> {
-    tx: Option<oneshot::Sender<Result<R, AskError>>>,
-}
-
-impl<R: Send + 'static> ReplySlot<R> {
-    pub(crate) fn new(tx: oneshot::Sender<Result<R, AskError>>) -> Self {
-        Self { tx: Some(tx) }
-    }
-
-    pub(crate) fn send(mut self, result: Result<R, AskError>) {
-        if let Some(tx) = self.tx.take() {
-            // The asker may have given up (time-out); that is not an error here.
-            let _ = tx.send(result);
-        }
-    }
-}
-
-impl<R: Send + 'static> Drop for ReplySlot<R> {
-    fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            // A panicking handler drops its future's locals, this slot among them, while
-            // unwinding (before the actor task catches the panic).
-            let err = if std::thread::panicking() {
-                AskError::HandlerPanicked { node: None }
-            } else {
-                AskError::Stopped
-            };
-            let _ = tx.send(Err(err));
-        }
-    }
 }
 
 /// The concrete envelope for message type `M`.

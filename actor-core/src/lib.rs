@@ -74,6 +74,7 @@ mod actor;
 mod actor_ref;
 mod cell;
 mod context;
+mod deadline;
 mod envelope;
 mod error;
 mod id;
@@ -83,6 +84,7 @@ pub mod pubsub;
 mod recipient;
 mod registry;
 pub mod remote;
+mod reply;
 pub mod supervisor;
 mod system;
 

@@ -3,54 +3,37 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
-
-use tokio::sync::oneshot;
-use tokio::time::{Instant, Sleep};
 
 use crate::error::AskError;
 use crate::remote::PendingErased;
+use crate::reply::ReplyReceiver;
 
-pin_project_lite::pin_project! {
-    /// The future reply of an ask queued with [`ActorRef::send_ask`](crate::ActorRef::send_ask).
-    ///
-    /// Resolves exactly once, to the reply or an [`AskError`], no later than the ask's
-    /// deadline. Dropping it abandons the reply; the message is still handled.
-    #[must_use = "a pending reply does nothing unless awaited"]
-    pub struct PendingReply<R> {
-        source: Source<R>,
-        timeout: Duration,
-        #[pin]
-        deadline: Sleep,
-    }
+/// The future reply of an ask queued with [`ActorRef::send_ask`](crate::ActorRef::send_ask).
+///
+/// Resolves exactly once, to the reply or an [`AskError`], no later than the ask's
+/// deadline. Dropping it abandons the reply; the message is still handled.
+#[must_use = "a pending reply does nothing unless awaited"]
+pub struct PendingReply<R: Send + 'static> {
+    source: Source<R>,
 }
 
-enum Source<R> {
-    Local(oneshot::Receiver<Result<R, AskError>>),
+enum Source<R: Send + 'static> {
+    /// Local: the system's deadline keeper enforces the time-out.
+    Local(ReplyReceiver<R>),
+    /// Remote: the route enforces the time-out.
     Remote(PendingErased),
-    Done,
 }
 
 impl<R: Send + 'static> PendingReply<R> {
-    pub(crate) fn local(
-        rx: oneshot::Receiver<Result<R, AskError>>,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Self {
+    pub(crate) fn local(rx: ReplyReceiver<R>) -> Self {
         Self {
             source: Source::Local(rx),
-            timeout,
-            deadline: tokio::time::sleep_until(deadline),
         }
     }
 
-    /// The remote route enforces the same deadline; this one guards against a route that
-    /// does not.
-    pub(crate) fn remote(pending: PendingErased, deadline: Instant, timeout: Duration) -> Self {
+    pub(crate) fn remote(pending: PendingErased) -> Self {
         Self {
             source: Source::Remote(pending),
-            timeout,
-            deadline: tokio::time::sleep_until(deadline),
         }
     }
 }
@@ -58,42 +41,26 @@ impl<R: Send + 'static> PendingReply<R> {
 impl<R: Send + 'static> Future for PendingReply<R> {
     type Output = Result<R, AskError>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let ready = match this.source {
-            Source::Local(rx) => match Pin::new(rx).poll(cx) {
-                // The reply slot always answers; a closed channel means the actor is gone.
-                Poll::Ready(r) => Some(r.unwrap_or(Err(AskError::Stopped))),
-                Poll::Pending => None,
-            },
-            Source::Remote(fut) => match fut.as_mut().poll(cx) {
-                Poll::Ready(r) => Some(r.and_then(|reply| {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.source {
+            Source::Local(rx) => Pin::new(rx).poll(cx),
+            Source::Remote(fut) => fut.as_mut().poll(cx).map(|r| {
+                r.and_then(|reply| {
                     reply.downcast::<R>().map(|b| *b).map_err(|_| {
                         AskError::Codec(format!("reply is not a {}", std::any::type_name::<R>()))
                     })
-                })),
-                Poll::Pending => None,
-            },
-            Source::Done => panic!("PendingReply polled after completion"),
-        };
-        if let Some(outcome) = ready {
-            *this.source = Source::Done;
-            return Poll::Ready(outcome);
-        }
-        match this.deadline.poll(cx) {
-            Poll::Ready(()) => {
-                *this.source = Source::Done;
-                Poll::Ready(Err(AskError::Timeout(*this.timeout)))
-            }
-            Poll::Pending => Poll::Pending,
+                })
+            }),
         }
     }
 }
 
-impl<R> std::fmt::Debug for PendingReply<R> {
+impl<R: Send + 'static> std::fmt::Debug for PendingReply<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingReply")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
+        let kind = match self.source {
+            Source::Local(_) => "local",
+            Source::Remote(_) => "remote",
+        };
+        f.debug_tuple("PendingReply").field(&kind).finish()
     }
 }

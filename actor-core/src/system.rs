@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use crate::actor::Actor;
 use crate::actor_ref::{ActorRef, short_type_name};
 use crate::cell::{self, ChildControl, Owner, Source};
+use crate::deadline::Deadlines;
 use crate::error::{LookupError, SpawnError};
 use crate::id::ActorId;
 use crate::pubsub::PubSub;
@@ -26,6 +27,7 @@ pub const DEFAULT_MAILBOX_CAPACITY: usize = 1024;
 /// Facts every mailbox of a system shares (one allocation for all of them).
 pub(crate) struct SystemInfo {
     pub(crate) node: Arc<str>,
+    pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) ask_timeout: Duration,
     pub(crate) mailbox_capacity: usize,
 }
@@ -125,6 +127,7 @@ impl ActorSystemBuilder {
             inner: Arc::new(SystemInner {
                 info: Arc::new(SystemInfo {
                     node: self.node.into(),
+                    deadlines: Arc::new(Deadlines::default()),
                     ask_timeout: self.ask_timeout,
                     mailbox_capacity: self.mailbox_capacity,
                 }),
@@ -375,6 +378,8 @@ impl ActorSystem {
                 None => entry.control.terminated().await,
             }
         }
+        // Every ask is answered now; let the deadline keeper go.
+        self.inner.info.deadlines.compact().await;
         tracing::debug!(node = %self.node_name(), "actor system shut down");
     }
 }

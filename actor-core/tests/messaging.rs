@@ -237,3 +237,53 @@ async fn refs_compare_hash_and_print_by_node_name_and_id() {
     assert!(format!("{a:?}").starts_with("ActorRef<Recorder>(n1/alpha#"));
     system.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn each_ask_times_out_at_its_own_deadline() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let gate = Arc::new(Semaphore::new(0));
+    actor
+        .tell(Gate(gate.clone()))
+        .await
+        .expect("hold the actor");
+    let start = tokio::time::Instant::now();
+    let asks = [300u64, 100, 200].map(|ms| {
+        let actor = actor.clone();
+        tokio::spawn(async move {
+            let outcome = actor.ask_timeout(Seen, Duration::from_millis(ms)).await;
+            (ms, outcome, start.elapsed())
+        })
+    });
+    for ask in asks {
+        let (ms, outcome, elapsed) = ask.await.expect("join");
+        assert_eq!(outcome, Err(AskError::Timeout(Duration::from_millis(ms))));
+        assert!(
+            elapsed >= Duration::from_millis(ms) && elapsed < Duration::from_millis(ms + 5),
+            "the {ms} ms ask timed out after {elapsed:?}"
+        );
+    }
+    gate.add_permits(1);
+    assert_eq!(actor.ask(Seen).await, Ok(vec![]));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn send_ask_pipelines_asks_in_send_order() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let mut pending = Vec::new();
+    for i in 0..100 {
+        actor.tell(Record(i)).await.expect("tell");
+        pending.push(actor.send_ask(Seen).await.expect("queued"));
+    }
+    for (i, reply) in pending.into_iter().enumerate() {
+        let seen = reply.await.expect("reply");
+        assert_eq!(
+            seen.len(),
+            i + 1,
+            "each ask sees exactly the tells sent before it"
+        );
+    }
+    system.shutdown().await;
+}
