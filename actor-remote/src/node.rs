@@ -373,9 +373,7 @@ impl std::fmt::Debug for Node {
 
 impl NodeShared {
     fn local_addr(&self) -> SocketAddr {
-        self.endpoint
-            .local_addr()
-            .unwrap_or(self.config.listen)
+        self.endpoint.local_addr().unwrap_or(self.config.listen)
     }
 
     fn track(&self, task: JoinHandle<()>) {
