@@ -94,7 +94,7 @@ pub use context::{Context, TimerHandle};
 pub use error::{AskError, BoxError, LookupError, SendError, SpawnError};
 pub use id::ActorId;
 pub use pending::PendingReply;
-pub use pubsub::{PubSub, Topic};
+pub use pubsub::{PubSub, RemotePublish, Topic};
 pub use recipient::Recipient;
 pub use supervisor::{
     Backoff, Child, ChildSpec, ExitReason, Restart, Strategy, Supervisor, SupervisorRef,
