@@ -309,6 +309,9 @@ pub enum Control {
     /// An opaque packet of the membership (gossip) library, carried over the authenticated
     /// transport.
     Membership(Vec<u8>),
+    /// The sender's full registry: the names it serves and the topics it has subscribers for
+    /// (an encoded `cluster::Announcement`). Each replaces the previous one from that node.
+    Registry(Vec<u8>),
 }
 
 /// Everything that can go wrong turning frames or bodies into bytes and back.

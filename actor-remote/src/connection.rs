@@ -78,6 +78,8 @@ pub(crate) struct PeerLink {
     closed_signal: tokio::sync::watch::Sender<bool>,
     /// Bounds the asks from this peer being worked on here at once.
     host_permits: Arc<Semaphore>,
+    /// Set once the peer's first registry announcement has arrived.
+    announced: tokio::sync::watch::Sender<bool>,
 }
 
 /// Settings of a link taken from the node's configuration.
@@ -111,6 +113,7 @@ impl PeerLink {
             counters,
             closed_signal: tokio::sync::watch::Sender::new(false),
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
+            announced: tokio::sync::watch::Sender::new(false),
         });
         tokio::spawn(write_frames(
             Arc::clone(&link),
@@ -139,6 +142,26 @@ impl PeerLink {
     /// The largest frame this link sends.
     pub(crate) fn max_frame_len(&self) -> usize {
         self.max_frame_len
+    }
+
+    /// Records that the peer's registry has arrived.
+    pub(crate) fn mark_announced(&self) {
+        self.announced.send_replace(true);
+    }
+
+    /// Resolves once the peer's first registry announcement has arrived (or the link closed).
+    pub(crate) async fn announced(&self) {
+        let mut rx = self.announced.subscribe();
+        tokio::select! {
+            _ = rx.wait_for(|a| *a) => {}
+            () = self.closed() => {}
+        }
+    }
+
+    /// How many asks from this peer this node is working on now.
+    pub(crate) fn host_asks_in_flight(&self) -> usize {
+        self.max_asks_in_flight
+            .saturating_sub(self.host_permits.available_permits())
     }
 
     /// Resolves once the link is closed.

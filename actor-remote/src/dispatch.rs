@@ -12,25 +12,12 @@ use actor_core::{ActorRef, ActorSystem};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use quinn::{RecvStream, SendStream};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::codec::{Frame, FrameKind, Target, decode_body, encode_body};
+use crate::codec::{Frame, FrameKind, Target, encode_body};
 use crate::connection::{PeerLink, read_frames, write_frames};
 use crate::message::{Accepts, PendingBytes, RemoteActor};
 use crate::wire_error::RemoteError;
-
-/// The reserved target name of a node's own service (name look-ups).
-pub(crate) const NODE_SERVICE: &str = "$node";
-/// Tag of the look-up request to [`NODE_SERVICE`].
-pub(crate) const LOOKUP_TAG: &str = "actor_remote.lookup.v1";
-
-/// Reply to a look-up: the actor's id and the message tags it accepts, if served.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct LookupReply {
-    pub(crate) id: u64,
-    pub(crate) tags: Vec<String>,
-}
 
 /// A local actor served to peers, erased to its type.
 pub(crate) trait Served: Send + Sync + 'static {
@@ -137,14 +124,14 @@ impl<A: RemoteActor> Served for ServedActor<A> {
     }
 }
 
-/// What the node offers its streams: the served actors and its own look-up service.
-pub(crate) trait Directory: Send + Sync + 'static {
+/// What the node offers its streams: the actors (and topic inboxes) it serves, by name.
+pub(crate) trait ServedNames: Send + Sync + 'static {
     fn served(&self, name: &str) -> Option<Arc<dyn Served>>;
 }
 
 /// Serves one stream a peer opened: reads its frames in order, writes replies back on it.
 pub(crate) async fn serve_stream(
-    directory: Arc<dyn Directory>,
+    directory: Arc<dyn ServedNames>,
     link: Arc<PeerLink>,
     send: SendStream,
     recv: RecvStream,
@@ -241,39 +228,39 @@ fn answer(id: u64, reply: Result<Bytes, RemoteError>) -> Frame {
     }
 }
 
-/// The node's own service under [`NODE_SERVICE`]: answers name look-ups.
-pub(crate) struct NodeService<D: Fn(&str) -> Option<LookupReply> + Send + Sync + 'static> {
-    pub(crate) lookup: D,
+/// The inbox of a topic: publishes from other nodes, delivered to this node's subscribers.
+pub(crate) struct TopicInbox {
+    pub(crate) system: ActorSystem,
+    pub(crate) topic: String,
+    pub(crate) codec: Arc<crate::cluster::TopicCodec>,
 }
 
-impl<D: Fn(&str) -> Option<LookupReply> + Send + Sync + 'static> Served for NodeService<D> {
+impl Served for TopicInbox {
     fn tags(&self) -> Vec<&'static str> {
-        vec![LOOKUP_TAG]
+        vec![self.codec.tag]
     }
 
     fn id(&self) -> u64 {
         0
     }
 
-    fn tell<'a>(&'a self, tag: &'a str, _body: Bytes) -> BoxFuture<'a, Result<(), RemoteError>> {
-        Box::pin(async move { Err(RemoteError::UnknownMessage(tag.to_string())) })
+    fn tell<'a>(&'a self, tag: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), RemoteError>> {
+        Box::pin(async move {
+            if tag != self.codec.tag {
+                return Err(RemoteError::UnknownMessage(tag.to_string()));
+            }
+            (self.codec.deliver)(&self.system, &self.topic, &body)
+                .await
+                .map(|_| ())
+                .map_err(|e| RemoteError::Decode(e.to_string()))
+        })
     }
 
     fn send_ask<'a>(
         &'a self,
         tag: &'a str,
-        body: Bytes,
+        _body: Bytes,
     ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>> {
-        Box::pin(async move {
-            if tag != LOOKUP_TAG {
-                return Err(RemoteError::UnknownMessage(tag.to_string()));
-            }
-            let name: String =
-                decode_body(&body).map_err(|e| RemoteError::Decode(e.to_string()))?;
-            let found = (self.lookup)(&name);
-            let reply = encode_body(&found).map_err(|e| RemoteError::Encode(e.to_string()))?;
-            let ready: PendingBytes = Box::pin(async move { Ok(reply) });
-            Ok(ready)
-        })
+        Box::pin(async move { Err(RemoteError::UnknownMessage(tag.to_string())) })
     }
 }

@@ -9,20 +9,24 @@
 //! - [`config`]: the node configuration file.
 
 pub mod auth;
+mod cluster;
 pub mod codec;
 pub mod config;
 mod connection;
 mod dispatch;
 pub mod handshake;
+mod membership;
 mod message;
 mod node;
+mod peers;
 mod route;
 mod stats;
 pub mod tls;
 mod wire_error;
 
 pub use handshake::ConnectError;
+pub use membership::{Member, MemberEvent, MemberState};
 pub use message::{Accepts, RemoteActor, RemoteMessage};
-pub use node::{Node, NodeError, PeerInfo, ServeError};
+pub use node::{MEMBER_EVENTS, Node, NodeError, PeerInfo, ServeError};
 pub use stats::NodeStats;
 pub use wire_error::RemoteError;

@@ -1,12 +1,18 @@
-//! [`Node`]: an actor system with a name, a QUIC endpoint and authenticated peers.
+//! [`Node`]: an actor system with a name, a QUIC endpoint, authenticated peers and a place in
+//! a cluster.
+//!
+//! A node started with seeds joins their cluster: it dials a seed, the membership (SWIM)
+//! spreads the word, and every member's names and topics become visible here. Callers keep
+//! using `lookup` and `ActorRef`; they never name a node.
 //!
 //! ```no_run
 //! use actor_remote::{Node, config::{AuthConfig, NodeConfig}};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let node = Node::start(NodeConfig::new("a", AuthConfig::Secret("a long random secret".into()))).await?;
-//! let peer = node.connect("127.0.0.1:7101".parse()?).await?;
-//! println!("connected to {peer}; listening on {}", node.local_addr());
+//! let mut config = NodeConfig::new("a", AuthConfig::Secret("a long random secret".into()));
+//! config.seeds = vec!["127.0.0.1:7101".into()];
+//! let node = Node::start(config).await?;
+//! println!("listening on {}; members: {:?}", node.local_addr(), node.members());
 //! node.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -17,25 +23,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use actor_core::remote::{RemoteRoute, Resolver};
-use actor_core::{ActorId, ActorRef, ActorSystem, LookupError};
+use actor_core::{ActorRef, ActorSystem, LookupError, Message, Recipient, Topic};
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
-use quinn::{Endpoint, RecvStream, SendStream};
+use quinn::Endpoint;
 use tokio::task::JoinHandle;
 
 use crate::auth::ClusterSecret;
-use crate::codec::{Control, Frame, decode_body, encode_body};
+use crate::cluster::{Directory, TopicCodec};
 use crate::config::{AuthConfig, ConfigError, NodeConfig};
-use crate::connection::{Inbox, LinkLimits, PeerLink};
-use crate::dispatch::{
-    self, Directory, LOOKUP_TAG, LookupReply, NODE_SERVICE, NodeService, Served, ServedActor,
-};
-use crate::handshake::{self, ConnectError, LocalIdentity, close_code};
-use crate::message::{Accepts, OutboundTable, RemoteActor};
-use crate::route::NameRoute;
+use crate::connection::PeerLink;
+use crate::dispatch::{Served, ServedActor, TopicInbox};
+use crate::handshake::{ConnectError, close_code};
+use crate::membership::{ClusterId, Member, MemberEvent, Membership};
+use crate::message::{Accepts, OutboundTable, RemoteActor, RemoteMessage};
 use crate::stats::{Counters, NodeStats};
 use crate::tls::{NodeTls, TlsError};
+
+/// The topic on which a node publishes [`MemberEvent`]s to its local subscribers.
+pub const MEMBER_EVENTS: &str = "cluster.members";
+
+/// Prefix of the served name under which a topic's remote publishes arrive.
+pub(crate) const TOPIC_PREFIX: &str = "$topic:";
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +77,9 @@ pub enum ServeError {
     /// Another actor is already served under this name.
     #[error("an actor is already served as {0:?}")]
     NameServed(String),
+    /// The node is leaving and takes no new work.
+    #[error("the node is leaving")]
+    Leaving,
 }
 
 /// A connected peer, as seen from this node.
@@ -83,43 +95,51 @@ pub struct PeerInfo {
     pub dialed_by_us: bool,
 }
 
-/// One actor type's `Accepts<A>`, typed (behind `Any`) and erased.
-type TypeTable = (Arc<dyn std::any::Any + Send + Sync>, Arc<dyn OutboundTable>);
-
-/// A running node: an [`ActorSystem`] reachable by authenticated peers over QUIC.
+/// A running node: an [`ActorSystem`] reachable by authenticated peers over QUIC, member of a
+/// cluster.
 ///
-/// Cheap to clone. Refs to actors on peers ([`Node::lookup`]) are plain
-/// [`ActorRef`]s; calling code does not know where the actor lives.
+/// Cheap to clone. Refs to actors on other nodes are plain [`ActorRef`]s; calling code does
+/// not know where the actor lives.
 #[derive(Clone)]
 pub struct Node {
     shared: Arc<NodeShared>,
 }
 
+/// One actor type's `Accepts<A>`, typed (behind `Any`) and erased.
+type TypeTable = (Arc<dyn std::any::Any + Send + Sync>, Arc<dyn OutboundTable>);
+
 pub(crate) struct NodeShared {
     pub(crate) name: String,
-    cluster: String,
-    incarnation: u64,
-    config: NodeConfig,
-    proof_key: ClusterSecret,
-    system: ActorSystem,
-    endpoint: Endpoint,
-    client: quinn::ClientConfig,
+    pub(crate) cluster: String,
+    pub(crate) incarnation: u64,
+    pub(crate) config: NodeConfig,
+    pub(crate) proof_key: ClusterSecret,
+    pub(crate) system: ActorSystem,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) client: quinn::ClientConfig,
     /// Live links by peer node name (one per pair).
-    peers: DashMap<String, Arc<PeerLink>>,
-    /// Local actors offered to peers, by name.
-    served: DashMap<String, Arc<dyn Served>>,
-    /// Remote message tables of the actor types this node knows, by actor type: typed (for
-    /// serving) and erased (for routes); both point at the same `Accepts<A>`.
-    tables: DashMap<TypeId, TypeTable>,
-    /// Names learned on peers: name -> (node, id, accepted tags).
-    directory: DashMap<String, (String, u64, Vec<String>)>,
+    pub(crate) peers: DashMap<String, Arc<PeerLink>>,
+    /// Peers being dialed now (so gossip does not dial the same node twice at once).
+    pub(crate) dialing: DashMap<String, ()>,
+    /// Local actors and topic inboxes offered to peers, by name.
+    pub(crate) served: DashMap<String, Arc<dyn Served>>,
+    /// Remote message tables of the actor types this node knows, by actor type.
+    pub(crate) tables: DashMap<TypeId, TypeTable>,
+    /// Topics that cross nodes, by topic name.
+    pub(crate) topics: DashMap<String, Arc<TopicCodec>>,
+    /// What the peers serve.
+    pub(crate) directory: Directory,
+    pub(crate) membership: std::sync::OnceLock<Membership>,
     pub(crate) counters: Arc<Counters>,
-    shutting_down: AtomicBool,
+    pub(crate) leaving: AtomicBool,
+    pub(crate) shutting_down: AtomicBool,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Node {
-    /// Starts a node: validates `config`, binds its UDP address and accepts peers.
+    /// Starts a node: validates `config`, binds its UDP address, accepts peers, and joins the
+    /// cluster through `config.seeds` (retrying with back-off, in the background, until a seed
+    /// answers; a node whose only seed is itself starts a cluster).
     ///
     /// # Errors
     /// [`NodeError`] for an invalid config, unreadable certificates, or an address in use.
@@ -156,22 +176,37 @@ impl Node {
             endpoint,
             client,
             peers: DashMap::new(),
+            dialing: DashMap::new(),
             served: DashMap::new(),
             tables: DashMap::new(),
-            directory: DashMap::new(),
+            topics: DashMap::new(),
+            directory: Directory::default(),
+            membership: std::sync::OnceLock::new(),
             counters: Arc::new(Counters::default()),
+            leaving: AtomicBool::new(false),
             shutting_down: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             config,
         });
-        let weak = Arc::downgrade(&shared);
-        let lookup = move |name: &str| weak.upgrade().and_then(|node| node.lookup_served(name));
-        shared
-            .served
-            .insert(NODE_SERVICE.to_string(), Arc::new(NodeService { lookup }));
-        system.set_resolver(Arc::new(NodeResolver(Arc::downgrade(&shared))));
-        let accept = tokio::spawn(accept_loop(Arc::clone(&shared)));
-        shared.track(accept);
+        system.set_resolver(Arc::new(crate::peers::NodeResolver(Arc::downgrade(
+            &shared,
+        ))));
+        system
+            .pubsub()
+            .set_remote(Arc::new(crate::peers::NodePublish(Arc::downgrade(&shared))));
+        let me = ClusterId {
+            name: shared.name.clone(),
+            addr: shared.local_addr(),
+            incarnation,
+        };
+        let host = Arc::new(crate::peers::NodeMembershipHost(Arc::downgrade(&shared)));
+        let _ = shared
+            .membership
+            .set(Membership::start(me, &shared.config.membership, host));
+        shared.track(tokio::spawn(crate::peers::accept_loop(Arc::clone(&shared))));
+        if !shared.config.seeds.is_empty() {
+            shared.track(tokio::spawn(crate::peers::join_seeds(Arc::clone(&shared))));
+        }
         tracing::info!(node = %shared.name, addr = %shared.local_addr(), "node started");
         Ok(Node { shared })
     }
@@ -201,21 +236,27 @@ impl Node {
         &self.shared.config
     }
 
-    /// Dials a peer, proves membership both ways, and keeps the peer connected: if the
-    /// connection is lost, it is redialed with exponential back-off until the node shuts down.
-    /// Returns the peer's node name.
+    /// Dials a peer, proves membership both ways, waits for its registry, and joins its
+    /// cluster through it. The peer is kept connected: a lost connection is redialed with
+    /// exponential back-off until the node shuts down. Returns the peer's node name.
     ///
     /// # Errors
     /// [`ConnectError`] when the first dial fails (including refusals, with their reason).
     pub async fn connect(&self, addr: SocketAddr) -> Result<String, ConnectError> {
         let link = self.shared.dial(addr).await?;
         let name = link.node().to_string();
-        let keeper = tokio::spawn(keep_connected(Arc::clone(&self.shared), addr, link));
+        let wait = self.shared.handshake_timeout();
+        let _ = tokio::time::timeout(wait, link.announced()).await;
+        let keeper = tokio::spawn(crate::peers::keep_connected(
+            Arc::clone(&self.shared),
+            addr,
+            link,
+        ));
         self.shared.track(keeper);
         Ok(name)
     }
 
-    /// The peers connected now.
+    /// The peers connected now, sorted by name.
     pub fn peers(&self) -> Vec<PeerInfo> {
         let mut peers: Vec<PeerInfo> = self
             .shared
@@ -233,17 +274,54 @@ impl Node {
         peers
     }
 
-    /// Offers the named local `actor` to peers, accepting the messages `A` declares.
+    /// The cluster's members as this node sees them (itself included), sorted by name.
+    pub fn members(&self) -> Vec<Member> {
+        self.shared
+            .membership
+            .get()
+            .map(Membership::members)
+            .unwrap_or_default()
+    }
+
+    /// Subscribes `subscriber` to this node's view of membership changes.
+    pub fn subscribe_members(&self, subscriber: Recipient<MemberEvent>) {
+        self.shared
+            .system
+            .pubsub()
+            .subscribe(&Topic::<MemberEvent>::new(MEMBER_EVENTS), subscriber);
+    }
+
+    /// Where each name lives: `(name, node)` pairs for this node's served names and every
+    /// peer's, sorted.
+    pub fn placements(&self) -> Vec<(String, String)> {
+        let mut all = self.shared.directory.placements();
+        all.extend(
+            self.shared
+                .served
+                .iter()
+                .filter(|e| !e.key().starts_with(TOPIC_PREFIX))
+                .map(|e| (e.key().clone(), self.shared.name.clone())),
+        );
+        all.sort();
+        all
+    }
+
+    /// Offers the named local `actor` to the cluster, accepting the messages `A` declares,
+    /// and announces it to every peer.
     ///
     /// # Errors
-    /// [`ServeError`] if the actor is anonymous or remote, or the name is already served.
+    /// [`ServeError`] if the actor is anonymous or remote, the name is already served, or the
+    /// node is leaving.
     pub fn serve<A: RemoteActor>(&self, actor: &ActorRef<A>) -> Result<(), ServeError> {
+        if self.shared.leaving.load(Ordering::Acquire) {
+            return Err(ServeError::Leaving);
+        }
         let (Some(name), true) = (actor.name(), actor.is_local()) else {
             return Err(ServeError::NotNamedLocal);
         };
         let accepts = self.shared.accepts::<A>();
         match self.shared.served.entry(name.to_string()) {
-            Entry::Occupied(_) => Err(ServeError::NameServed(name.to_string())),
+            Entry::Occupied(_) => return Err(ServeError::NameServed(name.to_string())),
             Entry::Vacant(v) => {
                 v.insert(Arc::new(ServedActor::new(
                     name.to_string(),
@@ -251,65 +329,92 @@ impl Node {
                     actor.clone(),
                     accepts,
                 )));
-                Ok(())
             }
         }
+        self.shared.announce_to_all();
+        Ok(())
     }
 
-    /// Stops offering the actor served as `name` to peers (the actor keeps running); asks to
-    /// it from peers then fail with `UnknownActor`. Returns whether it was served.
+    /// Stops offering the actor served as `name` (the actor keeps running); peers forget the
+    /// name, and asks still addressed to it here fail with `UnknownActor`. Returns whether it
+    /// was served.
     pub fn unserve(&self, name: &str) -> bool {
-        if name == NODE_SERVICE {
+        if name.starts_with(TOPIC_PREFIX) {
             return false;
         }
-        match self.shared.served.remove(name) {
+        let removed = match self.shared.served.remove(name) {
             Some((_, served)) => {
                 served.retire();
                 true
             }
             None => false,
+        };
+        if removed {
+            self.shared.announce_to_all();
         }
+        removed
     }
 
     /// Teaches this node the remote messages of actor type `A`, so that refs of that type
-    /// found by name on peers (also through `ActorSystem::lookup`) can encode them.
+    /// found on peers (also through `ActorSystem::lookup`) can encode them.
     pub fn register<A: RemoteActor>(&self) {
         self.shared.accepts::<A>();
     }
 
-    /// Finds the actor named `name`: on this node first, then on each connected peer.
+    /// Makes `topic` cluster-wide: publishes on any node reach its subscribers here, and
+    /// publishes here reach other nodes' subscribers, one frame per subscribed node.
+    pub fn register_topic<T>(&self, topic: &Topic<T>)
+    where
+        T: RemoteMessage + Message<Reply = ()> + Clone,
+    {
+        let codec = Arc::new(TopicCodec::of::<T>());
+        self.shared
+            .topics
+            .insert(topic.name().to_string(), Arc::clone(&codec));
+        self.shared.served.insert(
+            format!("{TOPIC_PREFIX}{}", topic.name()),
+            Arc::new(TopicInbox {
+                system: self.shared.system.clone(),
+                topic: topic.name().to_string(),
+                codec,
+            }),
+        );
+    }
+
+    /// Finds the actor named `name`: on this node first, then in the cluster registry.
     ///
-    /// A ref to a remote actor addresses its *name* on that node, so it keeps working when the
-    /// peer restarts and is reconnected.
+    /// A ref to a remote actor addresses its *name* (on its node, or round-robin over the
+    /// nodes that serve it), so it keeps working across restarts of those nodes.
     ///
     /// # Errors
     /// [`LookupError::NotFound`], or [`LookupError::WrongType`] when the name belongs to an
-    /// actor of another type.
-    pub async fn lookup<A: RemoteActor>(&self, name: &str) -> Result<ActorRef<A>, LookupError> {
+    /// actor that accepts none of `A`'s messages.
+    pub fn lookup<A: RemoteActor>(&self, name: &str) -> Result<ActorRef<A>, LookupError> {
         self.register::<A>();
         match self.shared.system.lookup::<A>(name) {
-            Err(LookupError::NotFound(_)) => {}
-            found => return found,
-        }
-        let links: Vec<Arc<PeerLink>> = self.shared.peers.iter().map(|l| Arc::clone(&l)).collect();
-        for link in links {
-            let Some(found) = self.shared.remote_lookup(&link, name).await else {
-                continue;
-            };
-            if !self.shared.accepts::<A>().compatible(&found.tags) {
-                return Err(LookupError::WrongType {
-                    name: name.to_string(),
+            Err(LookupError::NotFound(n)) if !self.shared.directory.instances(name).is_empty() => {
+                Err(LookupError::WrongType {
+                    name: n,
                     expected: std::any::type_name::<A>(),
                     actual: "an actor accepting none of its messages",
-                });
+                })
             }
-            self.shared.directory.insert(
-                name.to_string(),
-                (link.node().to_string(), found.id, found.tags),
-            );
-            return self.shared.system.lookup::<A>(name);
+            other => other,
         }
-        Err(LookupError::NotFound(name.to_string()))
+    }
+
+    /// Like [`lookup`](Self::lookup), but waits up to `timeout` for the name to appear in the
+    /// cluster.
+    ///
+    /// # Errors
+    /// [`LookupError::Timeout`], [`LookupError::WrongType`].
+    pub async fn lookup_wait<A: RemoteActor>(
+        &self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<ActorRef<A>, LookupError> {
+        self.register::<A>();
+        self.shared.system.lookup_wait::<A>(name, timeout).await
     }
 
     /// The transport counters since start.
@@ -317,34 +422,70 @@ impl Node {
         self.shared.counters.snapshot()
     }
 
-    /// Stops the node: tells its peers it is leaving and closes its connections (their asks
-    /// in flight here fail at once with `NodeDown`; nothing new arrives), then stops its
-    /// actors in reverse start order, then the endpoint.
+    /// Leaves the cluster gracefully: stops taking new work (withdraws its names, so peers
+    /// stop routing here), lets the asks it is working on finish (up to the ask time-out),
+    /// tells the cluster it is leaving (peers see `left`, not `down`) and closes its
+    /// connections. The actors keep running until [`shutdown`](Self::shutdown).
+    pub async fn leave(&self) {
+        let shared = &self.shared;
+        if shared.leaving.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        shared.served.retain(|name, served| {
+            let keep = name.starts_with(TOPIC_PREFIX);
+            if !keep {
+                served.retire();
+            }
+            keep
+        });
+        shared.announce_to_all();
+        let drain = async {
+            while shared.peers.iter().any(|l| l.host_asks_in_flight() > 0) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let _ = tokio::time::timeout(shared.ask_timeout(), drain).await;
+        shared.broadcast_leaving();
+        if let Some(membership) = shared.membership.get() {
+            membership.leave().await;
+        }
+        shared.close_links(close_code::NORMAL, b"leaving");
+        tracing::info!(node = %shared.name, "left the cluster");
+    }
+
+    /// Leaves the cluster (see [`leave`](Self::leave)), then stops the node's actors in
+    /// reverse start order, then the endpoint.
     pub async fn shutdown(&self) {
         let shared = &self.shared;
         if shared.shutting_down.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.leave().await;
         let tasks: Vec<_> =
             std::mem::take(&mut *shared.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
             task.abort();
         }
-        for link in shared.peers.iter() {
-            if let Ok(frame) = Frame::control(&Control::Leaving) {
-                let _ = link.send_control(frame);
-            }
-        }
-        // Let the leaving notes go out before the close discards them.
-        tokio::task::yield_now().await;
-        for link in shared.peers.iter() {
-            link.close(close_code::NORMAL, b"shutdown");
-        }
-        shared.peers.clear();
         shared.endpoint.close(close_code::NORMAL, b"shutdown");
         shared.system.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(1), shared.endpoint.wait_idle()).await;
         tracing::info!(node = %shared.name, "node stopped");
+    }
+
+    /// Closes every connection at once without leaving the cluster, as a crash would look to
+    /// peers (who then see the node go down): for tests of failure handling.
+    #[cfg(feature = "fault-injection")]
+    pub async fn crash(&self) {
+        let shared = &self.shared;
+        shared.shutting_down.store(true, Ordering::Release);
+        let tasks: Vec<_> =
+            std::mem::take(&mut *shared.tasks.lock().unwrap_or_else(PoisonError::into_inner));
+        for task in tasks {
+            task.abort();
+        }
+        shared.endpoint.close(close_code::NORMAL, b"crash");
+        shared.close_links(close_code::NORMAL, b"crash");
+        shared.system.shutdown().await;
     }
 
     /// Writes `bytes` as they are on a new stream to `peer`, bypassing the codec: for tests
@@ -372,37 +513,21 @@ impl std::fmt::Debug for Node {
 }
 
 impl NodeShared {
-    fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.endpoint.local_addr().unwrap_or(self.config.listen)
     }
 
-    fn track(&self, task: JoinHandle<()>) {
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
-    }
-
-    fn identity(&self) -> LocalIdentity<'_> {
-        LocalIdentity {
-            cluster: &self.cluster,
-            node: &self.name,
-            incarnation: self.incarnation,
-            secret: &self.proof_key,
-        }
-    }
-
-    fn link_limits(&self) -> LinkLimits {
-        LinkLimits {
-            max_frame_len: self.config.limits.max_frame_len,
-            max_asks_in_flight: self.config.limits.max_asks_in_flight_per_peer,
-        }
     }
 
     pub(crate) fn ask_timeout(&self) -> Duration {
         Duration::from_millis(self.config.limits.ask_timeout_ms)
     }
 
-    fn handshake_timeout(&self) -> Duration {
+    pub(crate) fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.config.limits.handshake_timeout_ms)
     }
 
@@ -415,7 +540,7 @@ impl NodeShared {
     }
 
     /// The table of `A`, built on first use.
-    fn accepts<A: RemoteActor>(&self) -> Arc<Accepts<A>> {
+    pub(crate) fn accepts<A: RemoteActor>(&self) -> Arc<Accepts<A>> {
         let (typed, _) = self
             .tables
             .entry(TypeId::of::<A>())
@@ -431,217 +556,11 @@ impl NodeShared {
         }
     }
 
-    async fn dial(self: &Arc<Self>, addr: SocketAddr) -> Result<Arc<PeerLink>, ConnectError> {
-        if self.shutting_down.load(Ordering::Acquire) {
-            return Err(ConnectError::ShuttingDown);
+    /// Closes every link with `code`.
+    pub(crate) fn close_links(&self, code: quinn::VarInt, reason: &[u8]) {
+        for link in self.peers.iter() {
+            link.close(code, reason);
         }
-        let handshake = tokio::time::timeout(
-            self.handshake_timeout(),
-            handshake::dial(&self.endpoint, self.client.clone(), addr, &self.identity()),
-        )
-        .await
-        .map_err(|_| ConnectError::Timeout { addr })??;
-        Ok(self.install(handshake, true))
-    }
-
-    /// Makes an authenticated connection the link to its peer, resolving duplicates.
-    fn install(
-        self: &Arc<Self>,
-        handshake: handshake::Handshake,
-        dialed_by_us: bool,
-    ) -> Arc<PeerLink> {
-        let inbox: Arc<dyn Inbox> = Arc::new(NodeInbox(Arc::downgrade(self)));
-        let link = PeerLink::start(
-            handshake,
-            dialed_by_us,
-            self.link_limits(),
-            Arc::clone(&self.counters),
-            inbox,
-        );
-        let peer = link.peer.clone();
-        let mut loser = None;
-        let winner = match self.peers.entry(peer.node.clone()) {
-            Entry::Vacant(v) => {
-                v.insert(Arc::clone(&link));
-                link
-            }
-            Entry::Occupied(mut o) => {
-                let existing = o.get();
-                let replace = existing.is_closed()
-                    || existing.peer.incarnation != peer.incarnation
-                    // Simultaneous dial: both sides keep the connection dialed by the node
-                    // whose name sorts first.
-                    || link.dialed_by_us == (self.name < peer.node);
-                if replace {
-                    let old = o.insert(Arc::clone(&link));
-                    if !old.is_closed() {
-                        loser = Some(old);
-                    }
-                    link
-                } else {
-                    loser = Some(link);
-                    Arc::clone(o.get())
-                }
-            }
-        };
-        if let Some(loser) = loser {
-            if loser.peer.incarnation == winner.peer.incarnation {
-                loser.close(close_code::DUPLICATE, b"duplicate connection");
-            } else {
-                loser.close(close_code::NORMAL, b"peer restarted");
-            }
-        }
-        tracing::info!(node = %self.name, peer = %winner.peer.node, dialed_by_us = winner.dialed_by_us, "peer connected");
-        winner
-    }
-
-    fn lookup_served(&self, name: &str) -> Option<LookupReply> {
-        if name == NODE_SERVICE {
-            return None;
-        }
-        self.served.get(name).map(|s| LookupReply {
-            id: s.id(),
-            tags: s.tags().into_iter().map(str::to_string).collect(),
-        })
-    }
-
-    async fn remote_lookup(&self, link: &Arc<PeerLink>, name: &str) -> Option<LookupReply> {
-        let body = encode_body(&name.to_string()).ok()?;
-        let pending = link.send_ask(NODE_SERVICE, LOOKUP_TAG, body).await.ok()?;
-        let timeout = Duration::from_millis(self.config.limits.ask_timeout_ms);
-        let reply = tokio::time::timeout(timeout, pending.reply())
-            .await
-            .ok()?
-            .ok()?;
-        decode_body::<Option<LookupReply>>(&reply).ok().flatten()
-    }
-}
-
-/// Accepts incoming connections, each handshake in its own task.
-async fn accept_loop(node: Arc<NodeShared>) {
-    while let Some(incoming) = node.endpoint.accept().await {
-        let node = Arc::clone(&node);
-        tokio::spawn(async move {
-            let addr = incoming.remote_address();
-            let timeout = node.handshake_timeout();
-            match tokio::time::timeout(timeout, handshake::accept(incoming, &node.identity())).await
-            {
-                Ok(Ok(handshake)) => {
-                    if !node.shutting_down.load(Ordering::Acquire) {
-                        node.install(handshake, false);
-                    }
-                }
-                Ok(Err(e)) => {
-                    Counters::add(&node.counters.handshakes_refused, 1);
-                    tracing::warn!(node = %node.name, %addr, error = %e, "incoming connection refused");
-                }
-                Err(_) => {
-                    Counters::add(&node.counters.handshakes_refused, 1);
-                    tracing::warn!(node = %node.name, %addr, "incoming connection did not finish its handshake in time");
-                }
-            }
-        });
-    }
-}
-
-/// Keeps the peer at `addr` connected: waits for the link to close, then redials with
-/// exponential back-off (or adopts a link the peer dialed meanwhile).
-async fn keep_connected(node: Arc<NodeShared>, addr: SocketAddr, first: Arc<PeerLink>) {
-    let limits = &node.config.limits;
-    let min = Duration::from_millis(limits.reconnect_backoff_min_ms);
-    let max = Duration::from_millis(limits.reconnect_backoff_max_ms);
-    let peer = first.node().to_string();
-    let mut link = Some(first);
-    let mut backoff = min;
-    let mut failures = 0u32;
-    loop {
-        if let Some(l) = link.take() {
-            l.closed().await;
-        }
-        if node.shutting_down.load(Ordering::Acquire) {
-            return;
-        }
-        if let Some(live) = node.link(&peer) {
-            link = Some(live);
-            continue;
-        }
-        match node.dial(addr).await {
-            Ok(l) => {
-                tracing::info!(node = %node.name, %peer, %addr, "reconnected");
-                backoff = min;
-                failures = 0;
-                link = Some(l);
-            }
-            Err(ConnectError::ShuttingDown) => return,
-            Err(e) => {
-                failures += 1;
-                if failures == 1 {
-                    tracing::warn!(node = %node.name, %peer, %addr, error = %e, "peer unreachable; retrying with back-off");
-                } else {
-                    tracing::debug!(node = %node.name, %peer, %addr, error = %e, failures, "redial failed");
-                }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(max);
-            }
-        }
-    }
-}
-
-/// Routes frames from a link to this node.
-struct NodeInbox(std::sync::Weak<NodeShared>);
-
-impl Inbox for NodeInbox {
-    fn serve_stream(&self, link: Arc<PeerLink>, send: SendStream, recv: RecvStream) {
-        if let Some(node) = self.0.upgrade() {
-            tokio::spawn(dispatch::serve_stream(
-                node as Arc<dyn Directory>,
-                link,
-                send,
-                recv,
-            ));
-        }
-    }
-
-    fn control(&self, link: &Arc<PeerLink>, frame: Frame) {
-        match decode_body::<Control>(&frame.body) {
-            Ok(Control::Ping { nonce }) => {
-                if let Ok(pong) = Frame::control(&Control::Pong { nonce }) {
-                    let _ = link.send_control(pong);
-                }
-            }
-            Ok(Control::Pong { .. }) => {}
-            Ok(Control::Leaving) => {
-                tracing::info!(peer = %link.node(), "peer is leaving");
-            }
-            Ok(Control::Membership(_)) => {}
-            Err(e) => link.violation(&e),
-        }
-    }
-}
-
-impl Directory for NodeShared {
-    fn served(&self, name: &str) -> Option<Arc<dyn Served>> {
-        self.served.get(name).map(|s| Arc::clone(&s))
-    }
-}
-
-/// Lets `ActorSystem::lookup` find names learned on peers.
-struct NodeResolver(std::sync::Weak<NodeShared>);
-
-impl Resolver for NodeResolver {
-    fn resolve(&self, name: &str, actor_type: TypeId) -> Option<Arc<dyn RemoteRoute>> {
-        let node = self.0.upgrade()?;
-        let table = node.tables.get(&actor_type).map(|t| Arc::clone(&t.1))?;
-        let (peer, id, tags) = node.directory.get(name).map(|e| e.clone())?;
-        if !table.compatible(&tags) {
-            return None;
-        }
-        Some(Arc::new(NameRoute::new(
-            Arc::downgrade(&node),
-            peer,
-            name.to_string(),
-            ActorId::from_u64(id),
-            table,
-        )))
+        self.peers.clear();
     }
 }

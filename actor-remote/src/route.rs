@@ -12,36 +12,61 @@ use crate::message::{Outbound, OutboundTable};
 use crate::node::NodeShared;
 use crate::stats::Counters;
 
-/// Sends to the actor registered as `name` on node `peer`, over whichever connection to that
+/// Where a [`NameRoute`] sends.
+pub(crate) enum RouteTarget {
+    /// The name on one node (the only one serving it at look-up time).
+    Node { node: String, id: ActorId },
+    /// The name on whichever node serves it, round-robin over the live ones per send.
+    Group,
+}
+
+/// The node name shown by group refs.
+const GROUP: &str = "*";
+
+/// Sends to the actor registered as `name` on a peer node, over whichever connection to that
 /// node is live. Addressing the name (not one instance) keeps the ref working after the peer
-/// restarts and is reconnected.
+/// restarts and is reconnected; a group ref also stops choosing nodes that went down.
 pub(crate) struct NameRoute {
     node: Weak<NodeShared>,
-    peer: String,
     name: String,
-    id: ActorId,
+    target: RouteTarget,
     table: Arc<dyn OutboundTable>,
 }
 
 impl NameRoute {
     pub(crate) fn new(
         node: Weak<NodeShared>,
-        peer: String,
         name: String,
-        id: ActorId,
+        target: RouteTarget,
         table: Arc<dyn OutboundTable>,
     ) -> Self {
         Self {
             node,
-            peer,
             name,
-            id,
+            target,
             table,
         }
     }
 
+    /// The link for the next send: the target node's, or the next live group member's.
     fn link(&self) -> Option<Arc<PeerLink>> {
-        self.node.upgrade().and_then(|n| n.link(&self.peer))
+        let node = self.node.upgrade()?;
+        match &self.target {
+            RouteTarget::Node { node: peer, .. } => node.link(peer),
+            RouteTarget::Group => {
+                let picked = node.directory.pick(&self.name, |i| {
+                    node.link(&i.node).is_some() && self.table.compatible(&i.tags)
+                })?;
+                node.link(&picked.node)
+            }
+        }
+    }
+
+    fn peer(&self) -> &str {
+        match &self.target {
+            RouteTarget::Node { node, .. } => node,
+            RouteTarget::Group => GROUP,
+        }
     }
 
     /// The wire form of `msg`, or the reason it cannot be sent (with the message back).
@@ -85,7 +110,7 @@ impl NameRoute {
         }
         SendError::Unreachable {
             msg,
-            node: self.peer.clone(),
+            node: self.peer().to_string(),
         }
     }
 
@@ -99,11 +124,14 @@ impl NameRoute {
 
 impl RemoteRoute for NameRoute {
     fn id(&self) -> ActorId {
-        self.id
+        match &self.target {
+            RouteTarget::Node { id, .. } => *id,
+            RouteTarget::Group => ActorId::from_u64(0),
+        }
     }
 
     fn node(&self) -> &str {
-        &self.peer
+        self.peer()
     }
 
     fn name(&self) -> Option<&str> {
@@ -140,7 +168,7 @@ impl RemoteRoute for NameRoute {
             let pending = match link.send_ask(&self.name, outbound.tag, body).await {
                 Ok(p) => p,
                 Err(LinkSendError::Overloaded) => {
-                    let node = self.peer.clone();
+                    let node = link.node().to_string();
                     let failed: PendingErased =
                         Box::pin(async move { Err(AskError::Overloaded { node }) });
                     return Ok(failed);

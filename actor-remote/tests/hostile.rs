@@ -78,7 +78,7 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 #[tokio::test]
 async fn garbage_bytes_disconnect_only_the_sender() {
     let (a, b, c) = three().await;
-    let from_c = c.lookup::<Echo>("echo").await.expect("lookup");
+    let from_c = c.lookup::<Echo>("echo").expect("lookup");
     assert_eq!(from_c.ask(Ping(1)).await, Ok(1));
     a.inject_raw(
         "b",
@@ -104,8 +104,8 @@ async fn garbage_bytes_disconnect_only_the_sender() {
 #[tokio::test]
 async fn an_oversized_frame_disconnects_only_the_sender() {
     let (a, b, c) = three().await;
-    let from_a = a.lookup::<Echo>("echo").await.expect("lookup");
-    let from_c = c.lookup::<Echo>("echo").await.expect("lookup");
+    let from_a = a.lookup::<Echo>("echo").expect("lookup");
+    let from_c = c.lookup::<Echo>("echo").expect("lookup");
     // a allows 8 MiB frames; b only 1 MiB: b cuts a off, and a's ask fails with NodeDown.
     let outcome = from_a.ask(Blob(vec![1; 2 << 20])).await;
     assert_eq!(outcome, Err(AskError::NodeDown { node: "b".into() }));
@@ -162,7 +162,7 @@ async fn mutual_tls_refuses_a_peer_without_the_cluster_cas_certificate() {
             .expect("a is in the cluster"),
         "b"
     );
-    let from_a = a.lookup::<Echo>("echo").await.expect("lookup");
+    let from_a = a.lookup::<Echo>("echo").expect("lookup");
     assert_eq!(from_a.ask(Ping(4)).await, Ok(4));
 
     // The rogue trusts the cluster CA (so it would accept b) but holds a rogue certificate.

@@ -192,7 +192,7 @@ async fn pair() -> (Node, Node) {
 }
 
 async fn remote_echo(a: &Node) -> ActorRef<Echo> {
-    a.lookup::<Echo>("echo").await.expect("lookup")
+    a.lookup::<Echo>("echo").expect("lookup")
 }
 
 fn quiet_panics() {
@@ -283,13 +283,10 @@ async fn a_remote_panic_comes_back_typed_and_the_remote_supervisor_restarts_the_
 async fn unknown_names_and_tags_get_typed_errors() {
     let (a, b) = pair().await;
     assert_eq!(
-        a.lookup::<Echo>("nobody").await,
+        a.lookup::<Echo>("nobody"),
         Err(LookupError::NotFound("nobody".into()))
     );
-    let newer = a
-        .lookup::<newer::Echo>("echo")
-        .await
-        .expect("compatible lookup");
+    let newer = a.lookup::<newer::Echo>("echo").expect("compatible lookup");
     assert_eq!(newer.ask(Ping(7)).await, Ok(7));
     assert_eq!(
         newer.ask(newer::Unknown).await,
@@ -315,7 +312,7 @@ async fn unknown_names_and_tags_get_typed_errors() {
 }
 
 #[tokio::test]
-async fn asks_in_flight_fail_with_node_down_when_the_peer_goes_away() {
+async fn asks_in_flight_fail_with_node_down_when_the_peer_crashes() {
     let (a, b) = pair().await;
     let echo = remote_echo(&a).await;
     let in_flight: Vec<_> = (0..10)
@@ -328,8 +325,7 @@ async fn asks_in_flight_fail_with_node_down_when_the_peer_goes_away() {
         .collect();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = tokio::time::Instant::now();
-    // b leaves while its actor is busy: the connection closes first, its actor finishes later.
-    let leaving = tokio::spawn(async move { b.shutdown().await });
+    let crashing = tokio::spawn(async move { b.crash().await });
     for ask in in_flight {
         assert_eq!(
             ask.await.expect("join"),
@@ -340,13 +336,37 @@ async fn asks_in_flight_fail_with_node_down_when_the_peer_goes_away() {
         started.elapsed() < Duration::from_secs(2),
         "failed promptly"
     );
-    leaving.await.expect("b shut down");
+    crashing.await.expect("b crashed");
     assert!(matches!(
         echo.tell(Record(1)).await,
         Err(SendError::Unreachable { .. })
     ));
     assert!(a.stats().asks_failed_node_down >= 10);
     a.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_graceful_leave_answers_asks_in_flight_then_takes_no_new_work() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    let in_flight: Vec<_> = (0..5)
+        .map(|_| {
+            let echo = echo.clone();
+            tokio::spawn(async move { echo.ask_timeout(Slow(300), Duration::from_secs(10)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    b.leave().await;
+    for ask in in_flight {
+        assert_eq!(ask.await.expect("join"), Ok("done".to_string()));
+    }
+    assert!(
+        a.system().lookup::<Echo>("echo").is_err(),
+        "its names are withdrawn"
+    );
+    assert!(echo.ask(Ping(1)).await.is_err(), "no new work reaches it");
+    a.shutdown().await;
+    b.shutdown().await;
 }
 
 /// Binds a new node on `addr`, waiting (bounded) for the old socket to be released.
@@ -455,7 +475,10 @@ async fn a_large_message_does_not_stall_small_ones_to_other_actors() {
         .await
         .expect("stuck");
     b.serve(&stuck).expect("serve");
-    let stuck = a.lookup::<Echo>("stuck").await.expect("lookup");
+    let stuck = a
+        .lookup_wait::<Echo>("stuck", Duration::from_secs(5))
+        .await
+        .expect("lookup");
     let echo = remote_echo(&a).await;
     let flood = {
         let stuck = stuck.clone();

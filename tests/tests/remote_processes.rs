@@ -44,7 +44,7 @@ async fn connected_pair() -> (Node, NodeProcess, ActorRef<Echo>) {
     let tester = start_tester().await;
     assert_eq!(tester.connect(child.addr()).await.expect("connects"), CHILD);
     let echo = tester
-        .lookup::<Echo>("echo")
+        .lookup_wait::<Echo>("echo", Duration::from_secs(5))
         .await
         .expect("finds echo on the child");
     (tester, child, echo)
@@ -279,7 +279,7 @@ async fn a_child_that_dials_the_tester_is_reachable_over_the_connection_it_made(
     assert_eq!(peers[0].node, CHILD);
     assert!(!peers[0].dialed_by_us);
     let echo = tester
-        .lookup::<Echo>("echo")
+        .lookup_wait::<Echo>("echo", Duration::from_secs(5))
         .await
         .expect("finds echo on the child");
     assert_eq!(
@@ -290,22 +290,19 @@ async fn a_child_that_dials_the_tester_is_reachable_over_the_connection_it_made(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn asks_in_flight_fail_with_node_down_at_once_when_the_child_shuts_down() {
+async fn a_child_that_leaves_gracefully_answers_the_asks_in_flight_first() {
     const ASKS: usize = 5;
     let (tester, mut child, echo) = connected_pair().await;
     let in_flight: Vec<_> = (0..ASKS)
         .map(|_| {
             let echo = echo.clone();
-            tokio::spawn(
-                async move { echo.ask_timeout(Slow(1_000), Duration::from_secs(60)).await },
-            )
+            tokio::spawn(async move { echo.ask_timeout(Slow(200), Duration::from_secs(60)).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(in_flight.iter().all(|ask| !ask.is_finished()));
 
-    let leaving = Instant::now();
-    // The child closes its connections first, then waits for its busy actor.
+    // The child withdraws its names, drains the work it has, then leaves.
     let stopped = tokio::spawn(async move {
         let status = child.stop(Duration::from_secs(10)).await;
         (child, status)
@@ -315,19 +312,8 @@ async fn asks_in_flight_fail_with_node_down_at_once_when_the_child_shuts_down() 
             .await
             .expect("the ask ends")
             .expect("join");
-        assert_eq!(
-            outcome,
-            Err(AskError::NodeDown {
-                node: CHILD.to_string()
-            })
-        );
+        assert_eq!(outcome, Ok(SLOW_REPLY.to_string()));
     }
-    let detected = leaving.elapsed();
-    eprintln!("asks in flight failed {detected:?} after the child began shutting down");
-    assert!(
-        detected < Duration::from_millis(1_000),
-        "a graceful leave is not detected by the idle time-out: {detected:?}"
-    );
     let (child, status) = stopped.await.expect("join");
     let status = status.expect("the child exits");
     assert!(status.success(), "{status}; stderr:\n{}", child.stderr());
