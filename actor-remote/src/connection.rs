@@ -304,6 +304,10 @@ impl PeerLink {
         self.close(code, b"protocol violation");
     }
 
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     /// Permits bounding the asks from this peer that this node works on at once: a stream
     /// reader waits for one before dispatching the next ask, so a flood cannot grow tasks
     /// without bound.

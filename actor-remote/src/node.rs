@@ -306,6 +306,23 @@ impl Node {
         all
     }
 
+    /// The nodes with subscribers to `topic` (this one included if it has some), sorted.
+    pub fn topic_nodes(&self, topic: &str) -> Vec<String> {
+        let mut nodes = self.shared.directory.nodes_with_topic(topic);
+        if self
+            .shared
+            .system
+            .pubsub()
+            .local_topics()
+            .iter()
+            .any(|t| t == topic)
+        {
+            nodes.push(self.shared.name.clone());
+        }
+        nodes.sort();
+        nodes
+    }
+
     /// Offers the named local `actor` to the cluster, accepting the messages `A` declares,
     /// and announces it to every peer.
     ///
@@ -449,6 +466,16 @@ impl Node {
         if let Some(membership) = shared.membership.get() {
             membership.leave().await;
         }
+        // Peers close their links once they have processed the leave (closing first would
+        // discard the notes still queued); close what is left after a grace period.
+        let acknowledged = async {
+            while shared.peers.iter().any(|l| !l.is_closed()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        };
+        let grace = Duration::from_millis(4 * shared.config.membership.probe_period_ms)
+            .max(Duration::from_millis(200));
+        let _ = tokio::time::timeout(grace, acknowledged).await;
         shared.close_links(close_code::NORMAL, b"leaving");
         tracing::info!(node = %shared.name, "left the cluster");
     }

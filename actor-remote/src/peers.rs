@@ -202,8 +202,13 @@ impl NodeShared {
 }
 
 fn send_packet(link: &PeerLink, packet: Bytes) {
+    let len = packet.len() as u64;
     if let Ok(frame) = Frame::control(&Control::Membership(packet.to_vec())) {
-        let _ = link.send_control(frame);
+        if link.send_control(frame).is_ok() {
+            let c = link.counters();
+            Counters::add(&c.membership_packets_sent, 1);
+            Counters::add(&c.membership_bytes_sent, len);
+        }
     }
 }
 

@@ -13,6 +13,8 @@ pub(crate) struct Counters {
     pub(crate) asks_failed_node_down: AtomicU64,
     pub(crate) peers_disconnected_for_violations: AtomicU64,
     pub(crate) handshakes_refused: AtomicU64,
+    pub(crate) membership_packets_sent: AtomicU64,
+    pub(crate) membership_bytes_sent: AtomicU64,
 }
 
 impl Counters {
@@ -31,6 +33,8 @@ impl Counters {
             asks_failed_node_down: get(&self.asks_failed_node_down),
             peers_disconnected_for_violations: get(&self.peers_disconnected_for_violations),
             handshakes_refused: get(&self.handshakes_refused),
+            membership_packets_sent: get(&self.membership_packets_sent),
+            membership_bytes_sent: get(&self.membership_bytes_sent),
         }
     }
 }
@@ -54,6 +58,10 @@ pub struct NodeStats {
     pub peers_disconnected_for_violations: u64,
     /// Incoming connections refused at the handshake.
     pub handshakes_refused: u64,
+    /// Membership (SWIM) packets sent to peers.
+    pub membership_packets_sent: u64,
+    /// Bytes of those packets.
+    pub membership_bytes_sent: u64,
 }
 
 impl NodeStats {

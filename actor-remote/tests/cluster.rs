@@ -1,0 +1,332 @@
+//! Three nodes on loopback that know each other only through a seed list.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actor_core::{Actor, Context, Handler, Message, Topic};
+use actor_remote::config::{AuthConfig, NodeConfig};
+use actor_remote::{Accepts, MemberEvent, MemberState, Node, RemoteActor, RemoteMessage};
+use serde::{Deserialize, Serialize};
+
+/// Answers with the name of the node it runs on.
+struct Where(String);
+impl Actor for Where {}
+
+#[derive(Serialize, Deserialize)]
+struct WhereAreYou;
+impl Message for WhereAreYou {
+    type Reply = String;
+}
+impl RemoteMessage for WhereAreYou {
+    const TAG: &'static str = "test.cluster.where.v1";
+}
+impl Handler<WhereAreYou> for Where {
+    async fn handle(&mut self, _msg: WhereAreYou, _ctx: &mut Context<Self>) -> String {
+        self.0.clone()
+    }
+}
+impl RemoteActor for Where {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.message::<WhereAreYou>();
+    }
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct OrderCreated(u32);
+impl Message for OrderCreated {
+    type Reply = ();
+}
+impl RemoteMessage for OrderCreated {
+    const TAG: &'static str = "test.cluster.order_created.v1";
+}
+
+/// Records what it hears.
+struct Ear(Arc<Mutex<Vec<String>>>);
+impl Actor for Ear {}
+impl Handler<OrderCreated> for Ear {
+    async fn handle(&mut self, msg: OrderCreated, _ctx: &mut Context<Self>) {
+        self.0.lock().expect("ear").push(format!("order {}", msg.0));
+    }
+}
+impl Handler<MemberEvent> for Ear {
+    async fn handle(&mut self, msg: MemberEvent, _ctx: &mut Context<Self>) {
+        self.0.lock().expect("ear").push(format!("{msg:?}"));
+    }
+}
+
+const DETECTION_BOUND: Duration = Duration::from_secs(3);
+
+fn config(name: &str, secret: &str, seeds: Vec<String>) -> NodeConfig {
+    let mut config = NodeConfig::new(name, AuthConfig::Secret(secret.into()));
+    config.seeds = seeds;
+    config.membership.probe_period_ms = 100;
+    config.membership.probe_rtt_ms = 50;
+    config.membership.suspect_to_down_ms = 500;
+    config.limits.idle_timeout_ms = 3_000;
+    config.limits.keep_alive_ms = 500;
+    config.limits.reconnect_backoff_min_ms = 20;
+    config.limits.reconnect_backoff_max_ms = 200;
+    config
+}
+
+/// `a` starts a cluster; `b` and `c` join with `a` as their only seed.
+async fn cluster() -> (Node, Node, Node) {
+    let a = Node::start(config("a", "s", vec![])).await.expect("a");
+    let seed = vec![a.local_addr().to_string()];
+    let b = Node::start(config("b", "s", seed.clone()))
+        .await
+        .expect("b");
+    let c = Node::start(config("c", "s", seed)).await.expect("c");
+    for node in [&a, &b, &c] {
+        wait_for("every node to see three alive members", || {
+            alive(node) == ["a", "b", "c"]
+        })
+        .await;
+    }
+    (a, b, c)
+}
+
+fn alive(node: &Node) -> Vec<String> {
+    node.members()
+        .into_iter()
+        .filter(|m| m.state == MemberState::Alive)
+        .map(|m| m.name)
+        .collect()
+}
+
+fn state_of(node: &Node, name: &str) -> Option<MemberState> {
+    node.members()
+        .into_iter()
+        .find(|m| m.name == name)
+        .map(|m| m.state)
+}
+
+async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+}
+
+async fn serve_where(node: &Node, name: &str) {
+    let actor = node
+        .system()
+        .spawn_named(name, Where(node.name().to_string()))
+        .await
+        .expect("spawn");
+    node.serve(&actor).expect("serve");
+}
+
+async fn stop(nodes: &[&Node]) {
+    for node in nodes {
+        node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_started_with_only_a_seed_list_see_each_other() {
+    let (a, b, c) = cluster().await;
+    let members = b.members();
+    assert_eq!(members.len(), 3);
+    assert!(members.iter().any(|m| m.name == "b" && m.is_self));
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_served_on_one_node_is_found_from_another() {
+    let (a, b, c) = cluster().await;
+    serve_where(&c, "svc").await;
+    let svc = a
+        .lookup_wait::<Where>("svc", Duration::from_secs(5))
+        .await
+        .expect("found");
+    assert_eq!(svc.node(), "c");
+    assert_eq!(svc.ask(WhereAreYou).await, Ok("c".into()));
+    assert!(a.placements().contains(&("svc".into(), "c".into())));
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_of_two_serves_round_robin() {
+    let (a, b, c) = cluster().await;
+    serve_where(&b, "svc").await;
+    serve_where(&c, "svc").await;
+    wait_for("both instances to be announced", || {
+        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
+    })
+    .await;
+    let group = a.lookup::<Where>("svc").expect("group");
+    let mut answers = Vec::new();
+    for _ in 0..10 {
+        answers.push(group.ask(WhereAreYou).await.expect("answer"));
+    }
+    assert_eq!(
+        answers.iter().filter(|n| *n == "b").count(),
+        5,
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|n| *n == "c").count(),
+        5,
+        "{answers:?}"
+    );
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_node_is_marked_down_everywhere_and_its_names_vanish() {
+    let (a, b, c) = cluster().await;
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let ear = a.system().spawn(Ear(heard.clone())).await.expect("ear");
+    a.subscribe_members(ear.recipient());
+    serve_where(&b, "svc").await;
+    serve_where(&c, "svc").await;
+    wait_for("both instances", || {
+        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
+    })
+    .await;
+    let group = a.lookup::<Where>("svc").expect("group");
+    let crashed_at = tokio::time::Instant::now();
+    c.crash().await;
+    for node in [&a, &b] {
+        wait_for("c to be marked down", || {
+            state_of(node, "c") == Some(MemberState::Down)
+        })
+        .await;
+    }
+    let detected = crashed_at.elapsed();
+    eprintln!("crashed node marked down everywhere after {detected:?}");
+    assert!(detected < DETECTION_BOUND, "{detected:?}");
+    assert!(!a.placements().iter().any(|(_, node)| node == "c"));
+    for _ in 0..6 {
+        assert_eq!(
+            group.ask(WhereAreYou).await,
+            Ok("b".into()),
+            "the group stops choosing c"
+        );
+    }
+    wait_for("the down event", || {
+        heard
+            .lock()
+            .expect("heard")
+            .iter()
+            .any(|e| e == r#"Down { node: "c" }"#)
+    })
+    .await;
+    stop(&[&b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_leave_is_seen_as_left_not_down() {
+    let (a, b, c) = cluster().await;
+    c.leave().await;
+    for node in [&a, &b] {
+        wait_for("c to be seen as left", || {
+            state_of(node, "c") == Some(MemberState::Left)
+        })
+        .await;
+    }
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publish_reaches_every_subscriber_on_every_node_once() {
+    let (a, b, c) = cluster().await;
+    let topic = Topic::<OrderCreated>::new("order.created");
+    let mut ears = Vec::new();
+    for node in [&a, &b, &c] {
+        node.register_topic(&topic);
+        for _ in 0..2 {
+            let heard = Arc::new(Mutex::new(Vec::new()));
+            let ear = node.system().spawn(Ear(heard.clone())).await.expect("ear");
+            node.system().pubsub().subscribe(&topic, ear.recipient());
+            ears.push(heard);
+        }
+    }
+    wait_for("the subscriptions to be announced", || {
+        a.topic_nodes("order.created") == ["a", "b", "c"]
+    })
+    .await;
+    let sent_before = a.stats().frames_sent;
+    a.system().pubsub().publish(&topic, OrderCreated(7)).await;
+    for heard in &ears {
+        wait_for("each subscriber to hear it", || {
+            heard.lock().expect("heard").len() == 1
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for heard in &ears {
+        assert_eq!(
+            *heard.lock().expect("heard"),
+            vec!["order 7".to_string()],
+            "exactly once"
+        );
+    }
+    let frames = a.stats().frames_sent - sent_before;
+    assert!(
+        frames <= 2 + 4,
+        "one frame per subscribed node (plus gossip): {frames}"
+    );
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_the_wrong_secret_cannot_join() {
+    let (a, b, c) = cluster().await;
+    let intruder = Node::start(config("x", "wrong", vec![a.local_addr().to_string()]))
+        .await
+        .expect("x");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for node in [&a, &b, &c] {
+        assert_eq!(alive(node), ["a", "b", "c"], "the intruder is not a member");
+    }
+    assert!(intruder.peers().is_empty());
+    assert!(a.stats().handshakes_refused >= 1);
+    stop(&[&intruder, &c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_node_rejoins_and_serves_again() {
+    let (a, b, c) = cluster().await;
+    serve_where(&c, "svc").await;
+    let svc = a
+        .lookup_wait::<Where>("svc", Duration::from_secs(5))
+        .await
+        .expect("found");
+    let addr = c.local_addr();
+    c.crash().await;
+    drop(c);
+    wait_for("c down", || state_of(&a, "c") == Some(MemberState::Down)).await;
+    let mut again = config("c", "s", vec![a.local_addr().to_string()]);
+    again.listen = addr;
+    let c2 = loop {
+        match Node::start(again.clone()).await {
+            Ok(node) => break node,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    serve_where(&c2, "svc").await;
+    wait_for("c to be alive again", || {
+        state_of(&a, "c") == Some(MemberState::Alive)
+    })
+    .await;
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(n) = svc
+                .ask_timeout(WhereAreYou, Duration::from_millis(500))
+                .await
+            {
+                return n;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("served again");
+    assert_eq!(answered, "c");
+    stop(&[&c2, &b, &a]).await;
+}
