@@ -199,7 +199,7 @@ impl<A: Actor> ActorRef<A> {
         A: Handler<M>,
         M: Message,
     {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
                 let (slot, rx) = reply::channel(timeout);
@@ -244,7 +244,7 @@ impl<A: Actor> ActorRef<A> {
         M: Message,
     {
         let timeout = self.default_ask_timeout();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
                 let (slot, rx) = reply::channel(timeout);
@@ -280,6 +280,13 @@ impl<A: Actor> ActorRef<A> {
     {
         Recipient::new(self.clone())
     }
+}
+
+/// `now + timeout`, saturating far in the future for huge time-outs.
+pub(crate) fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(60 * 60 * 24 * 365 * 30))
 }
 
 /// Takes a message back out of an erased one that a route refused.

@@ -68,6 +68,8 @@
 //! - [`ActorSystem`]: spawning, the name registry, shutdown.
 //! - [`supervisor`]: supervision trees, restart strategies, intensity and back-off.
 //! - [`pubsub`]: typed topics.
+//! - [`policy`]: call policies: per-call time-outs, retries for idempotent messages, circuit
+//!   breakers.
 //! - [`remote`]: the seam a transport crate plugs into.
 
 mod actor;
@@ -80,6 +82,7 @@ mod error;
 mod id;
 mod mailbox;
 mod pending;
+pub mod policy;
 pub mod pubsub;
 mod recipient;
 mod registry;
@@ -94,6 +97,7 @@ pub use context::{Context, TimerHandle};
 pub use error::{AskError, BoxError, LookupError, SendError, SpawnError};
 pub use id::ActorId;
 pub use pending::PendingReply;
+pub use policy::{Breakers, CallPolicy, CircuitBreaker, Idempotent, Retry};
 pub use pubsub::{PubSub, RemotePublish, Topic};
 pub use recipient::Recipient;
 pub use supervisor::{

@@ -98,6 +98,11 @@ impl<M: Message> Recipient<M> {
         self.inner.node()
     }
 
+    /// The actor's registered name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.inner.name()
+    }
+
     /// Whether sends may currently succeed.
     pub fn is_alive(&self) -> bool {
         self.inner.is_alive()

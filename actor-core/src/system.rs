@@ -317,7 +317,7 @@ impl ActorSystem {
         name: &str,
         timeout: Duration,
     ) -> Result<ActorRef<A>, LookupError> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = crate::actor_ref::deadline_after(timeout);
         loop {
             match self.lookup::<A>(name) {
                 Err(LookupError::NotFound(_)) => {}
