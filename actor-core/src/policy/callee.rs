@@ -59,6 +59,10 @@ impl<M: Message> Callee<M> for Recipient<M> {
         Recipient::node(self)
     }
 
+    fn name(&self) -> Option<&str> {
+        Recipient::name(self)
+    }
+
     async fn ask_within(&self, msg: M, timeout: Option<Duration>) -> Result<M::Reply, AskError> {
         match timeout {
             Some(timeout) => self.ask_timeout(msg, timeout).await,
