@@ -98,6 +98,11 @@ impl<A: Actor> ActorRef<A> {
         self.mailbox().map(|mb| mb.len())
     }
 
+    /// A snapshot of a local actor's counters; `None` for a remote actor.
+    pub fn stats(&self) -> Option<crate::stats::ActorStats> {
+        self.mailbox().map(|mb| mb.stats())
+    }
+
     /// A local actor's mailbox capacity; `None` for a remote actor.
     pub fn mailbox_capacity(&self) -> Option<usize> {
         self.mailbox().map(|mb| mb.capacity())

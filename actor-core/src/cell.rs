@@ -145,6 +145,7 @@ pub(crate) fn spawn_cell<A: Actor>(
         system: system.clone(),
         first_start: started_tx,
     };
+    crate::stats::bump(&system.info().counters.spawned);
     let task = tokio::spawn(cell.run());
     Ok(SpawnedCell {
         actor,
@@ -218,6 +219,10 @@ impl<A: Actor> Cell<A> {
                 break;
             };
             instance += 1;
+            if instance > 1 {
+                crate::stats::bump(&self.mailbox.counters.restarts);
+                crate::stats::bump(&self.system.info().counters.restarts);
+            }
             let ending = self.run_instance(actor, instance, &mut batch).await;
             let reason = match ending {
                 Ending::Terminate => break,
@@ -281,13 +286,15 @@ impl<A: Actor> Cell<A> {
                             msg = env.type_name()
                         );
                         let mut fut = env.handle(&mut actor, &mut ctx);
-                        if let Err(panic) = (CatchPanic {
+                        let outcome = CatchPanic {
                             fut: fut.as_mut(),
                             span: &span,
-                        })
-                        .await
-                        {
+                        }
+                        .await;
+                        crate::stats::bump(&self.mailbox.counters.handled);
+                        if let Err(panic) = outcome {
                             drop(fut);
+                            self.note_failure();
                             tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
                             break Ending::Exited(ExitReason::Failed(format!(
                                 "handler panicked: {panic}"
@@ -326,8 +333,14 @@ impl<A: Actor> Cell<A> {
         {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(e.to_string()),
-            Err(panic) => Err(format!("panicked in started: {panic}")),
+            Err(panic) => {
+                crate::stats::bump(&self.system.info().counters.handler_panics);
+                Err(format!("panicked in started: {panic}"))
+            }
         };
+        if started.is_err() {
+            crate::stats::bump(&self.mailbox.counters.failures);
+        }
         self.report_started(instance, &started);
         started
     }
@@ -344,6 +357,11 @@ impl<A: Actor> Cell<A> {
         {
             tracing::error!(actor = %self.label(), panic = %panic, "stopped hook panicked");
         }
+    }
+
+    fn note_failure(&self) {
+        crate::stats::bump(&self.mailbox.counters.failures);
+        crate::stats::bump(&self.system.info().counters.handler_panics);
     }
 
     fn report_started(&mut self, instance: u32, result: &Result<(), String>) {
@@ -368,6 +386,7 @@ impl<A: Actor> Cell<A> {
         if let Some(name) = &mb.name {
             self.system.registry().unregister(name, mb.id);
         }
+        crate::stats::bump(&self.system.info().counters.stopped);
         let queued = mb.close();
         for env in batch.into_iter().chain(queued) {
             env.reject(AskError::Stopped);

@@ -16,9 +16,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::stats::SystemCounters;
+
 /// Something that can be answered with a time-out.
 pub(crate) trait Expire: Send + Sync {
-    fn expire(&self);
+    /// Answers with a time-out; returns whether that was the answer (not one already given).
+    fn expire(&self) -> bool;
 }
 
 struct Entry {
@@ -57,10 +60,11 @@ struct State {
 pub(crate) struct Deadlines {
     state: Mutex<State>,
     wake: Notify,
+    counters: Arc<SystemCounters>,
 }
 
-impl Default for Deadlines {
-    fn default() -> Self {
+impl Deadlines {
+    pub(crate) fn new(counters: Arc<SystemCounters>) -> Self {
         Self {
             state: Mutex::new(State {
                 heap: BinaryHeap::new(),
@@ -69,6 +73,7 @@ impl Default for Deadlines {
                 keeper: None,
             }),
             wake: Notify::new(),
+            counters,
         }
     }
 }
@@ -144,7 +149,9 @@ async fn keep(deadlines: Arc<Deadlines>) {
         };
         for cell in expired {
             if let Some(cell) = cell.upgrade() {
-                cell.expire();
+                if cell.expire() {
+                    crate::stats::bump(&deadlines.counters.asks_timed_out);
+                }
             }
         }
         let Some(at) = next else { return };

@@ -88,6 +88,7 @@ mod recipient;
 mod registry;
 pub mod remote;
 mod reply;
+pub mod stats;
 pub mod supervisor;
 mod system;
 
@@ -100,6 +101,7 @@ pub use pending::PendingReply;
 pub use policy::{Breakers, CallPolicy, CircuitBreaker, Idempotent, Retry};
 pub use pubsub::{PubSub, RemotePublish, Topic};
 pub use recipient::Recipient;
+pub use stats::{ActorStats, SystemStats, export_metrics};
 pub use supervisor::{
     Backoff, Child, ChildSpec, ExitReason, Restart, Strategy, Supervisor, SupervisorRef,
 };

@@ -23,6 +23,7 @@ use std::task::{Poll, Waker};
 use crate::actor::Actor;
 use crate::envelope::{Envelope, EnvelopeProxy};
 use crate::id::ActorId;
+use crate::stats::{ActorCounters, ActorStats};
 use crate::system::SystemInfo;
 
 /// A control signal to an actor's task, in increasing priority.
@@ -103,6 +104,7 @@ pub(crate) struct Mailbox<A: Actor> {
     pub(crate) system: Arc<SystemInfo>,
     capacity: usize,
     signals: AtomicU8,
+    pub(crate) counters: ActorCounters,
     state: Mutex<Queue<A>>,
 }
 
@@ -119,6 +121,7 @@ impl<A: Actor> Mailbox<A> {
             system,
             capacity: capacity.max(1),
             signals: AtomicU8::new(0),
+            counters: ActorCounters::default(),
             state: Mutex::new(Queue {
                 queue: VecDeque::new(),
                 in_hand: 0,
@@ -143,6 +146,15 @@ impl<A: Actor> Mailbox<A> {
     pub(crate) fn len(&self) -> usize {
         let q = self.lock();
         q.queue.len() + q.in_hand
+    }
+
+    /// A snapshot of this actor's counters.
+    pub(crate) fn stats(&self) -> ActorStats {
+        self.counters.snapshot(
+            self.name.as_deref().map(str::to_string),
+            self.len(),
+            self.capacity,
+        )
     }
 
     /// Whether the mailbox still accepts messages.

@@ -16,12 +16,25 @@ use crate::actor::Actor;
 use crate::actor_ref::{ActorRef, short_type_name};
 use crate::error::{LookupError, SpawnError};
 use crate::id::ActorId;
+use crate::stats::ActorStats;
 
 struct Entry {
     id: ActorId,
     type_id: TypeId,
     type_name: &'static str,
     actor: Box<dyn Any + Send + Sync>,
+    stats: Option<Arc<dyn StatsSource>>,
+}
+
+/// Reads an actor's counters without knowing its type.
+pub(crate) trait StatsSource: Send + Sync {
+    fn stats(&self) -> ActorStats;
+}
+
+impl<A: Actor> StatsSource for crate::mailbox::Mailbox<A> {
+    fn stats(&self) -> ActorStats {
+        crate::mailbox::Mailbox::stats(self)
+    }
 }
 
 /// Names of the live actors of one system.
@@ -39,37 +52,41 @@ impl Registry {
         name: &Arc<str>,
         actor: &ActorRef<A>,
     ) -> Result<(), SpawnError> {
-        self.register_any(
+        let stats = actor
+            .mailbox()
+            .map(|mb| Arc::clone(mb) as Arc<dyn StatsSource>);
+        self.insert(
             name,
-            actor.id(),
-            TypeId::of::<A>(),
-            short_type_name::<A>(),
-            Box::new(actor.clone()),
+            Entry {
+                id: actor.id(),
+                type_id: TypeId::of::<A>(),
+                type_name: short_type_name::<A>(),
+                actor: Box::new(actor.clone()),
+                stats,
+            },
         )
     }
 
-    /// Takes `name` for a value of any type (a supervisor handle, say).
-    pub(crate) fn register_any(
-        &self,
-        name: &Arc<str>,
-        id: ActorId,
-        type_id: TypeId,
-        type_name: &'static str,
-        actor: Box<dyn Any + Send + Sync>,
-    ) -> Result<(), SpawnError> {
+    fn insert(&self, name: &Arc<str>, entry: Entry) -> Result<(), SpawnError> {
         match self.names.entry(Arc::clone(name)) {
             MapEntry::Occupied(_) => Err(SpawnError::NameTaken(name.to_string())),
             MapEntry::Vacant(v) => {
-                v.insert(Entry {
-                    id,
-                    type_id,
-                    type_name,
-                    actor,
-                });
+                v.insert(entry);
                 self.registered.notify_waiters();
                 Ok(())
             }
         }
+    }
+
+    /// Counters of every registered actor, sorted by name.
+    pub(crate) fn stats(&self) -> Vec<ActorStats> {
+        let mut all: Vec<ActorStats> = self
+            .names
+            .iter()
+            .filter_map(|e| e.stats.as_ref().map(|s| s.stats()))
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
     }
 
     /// Frees `name` if it still belongs to actor `id`.

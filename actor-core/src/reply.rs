@@ -30,11 +30,12 @@ impl<R> Cell<R> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sets the outcome unless one was set already; wakes the asker.
-    fn answer(&self, outcome: Result<R, AskError>) {
+    /// Sets the outcome unless one was set already (and says whether it did); wakes the
+    /// asker.
+    fn answer(&self, outcome: Result<R, AskError>) -> bool {
         let mut state = self.lock();
         if state.answered {
-            return;
+            return false;
         }
         state.answered = true;
         state.value = Some(outcome);
@@ -43,12 +44,13 @@ impl<R> Cell<R> {
         if let Some(w) = waker {
             w.wake();
         }
+        true
     }
 }
 
 impl<R: Send> Expire for Cell<R> {
-    fn expire(&self) {
-        self.answer(Err(AskError::Timeout(self.timeout)));
+    fn expire(&self) -> bool {
+        self.answer(Err(AskError::Timeout(self.timeout)))
     }
 }
 

@@ -17,6 +17,7 @@ use crate::id::ActorId;
 use crate::pubsub::PubSub;
 use crate::registry::Registry;
 use crate::remote::Resolver;
+use crate::stats::{ActorStats, SystemCounters, SystemStats};
 use crate::supervisor::{Supervisor, SupervisorRef};
 
 /// The default time-out of [`ActorRef::ask`]: 5 seconds.
@@ -30,6 +31,7 @@ pub(crate) struct SystemInfo {
     pub(crate) deadlines: Arc<Deadlines>,
     pub(crate) ask_timeout: Duration,
     pub(crate) mailbox_capacity: usize,
+    pub(crate) counters: Arc<SystemCounters>,
 }
 
 /// A running set of actors: spawns them, names them and stops them in order.
@@ -123,11 +125,13 @@ impl ActorSystemBuilder {
 
     /// Builds the system.
     pub fn build(self) -> ActorSystem {
+        let counters = Arc::new(SystemCounters::default());
         ActorSystem {
             inner: Arc::new(SystemInner {
                 info: Arc::new(SystemInfo {
                     node: self.node.into(),
-                    deadlines: Arc::new(Deadlines::default()),
+                    deadlines: Arc::new(Deadlines::new(Arc::clone(&counters))),
+                    counters,
                     ask_timeout: self.ask_timeout,
                     mailbox_capacity: self.mailbox_capacity,
                 }),
@@ -338,6 +342,16 @@ impl ActorSystem {
             };
             let _ = self.inner.registry.wait_for(name, poll).await;
         }
+    }
+
+    /// A snapshot of the system's counters.
+    pub fn stats(&self) -> SystemStats {
+        self.inner.info.counters.snapshot()
+    }
+
+    /// Snapshots of the named local actors, sorted by name.
+    pub fn actor_stats(&self) -> Vec<ActorStats> {
+        self.inner.registry.stats()
     }
 
     /// Names registered on this node, sorted.

@@ -263,6 +263,7 @@ async fn each_ask_times_out_at_its_own_deadline() {
             "the {ms} ms ask timed out after {elapsed:?}"
         );
     }
+    assert_eq!(system.stats().asks_timed_out, 3);
     gate.add_permits(1);
     assert_eq!(actor.ask(Seen).await, Ok(vec![]));
     system.shutdown().await;

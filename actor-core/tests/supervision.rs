@@ -471,3 +471,29 @@ async fn an_unsupervised_actor_that_panics_stops_alone() {
     assert!(system.lookup::<Worker>("victim").is_err());
     system.shutdown().await;
 }
+
+#[tokio::test]
+async fn counters_show_handled_messages_failures_and_restarts() {
+    quiet_panics();
+    let system = ActorSystem::new();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let _tree = system
+        .spawn_supervisor(
+            Supervisor::one_for_one()
+                .backoff(Backoff::none())
+                .child(ChildSpec::new("w", Worker::factory("w", &log))),
+        )
+        .await
+        .expect("supervisor");
+    let w = system.lookup::<Worker>("w").expect("lookup");
+    w.ask(Count).await.expect("count");
+    let _ = w.ask(Crash).await;
+    w.ask(Count).await.expect("count after restart");
+    let stats = w.stats().expect("local");
+    assert_eq!((stats.handled, stats.failures, stats.restarts), (3, 1, 1));
+    assert_eq!(stats.name.as_deref(), Some("w"));
+    let system_stats = system.stats();
+    assert_eq!((system_stats.handler_panics, system_stats.restarts), (1, 1));
+    assert_eq!(system.actor_stats(), vec![stats]);
+    system.shutdown().await;
+}
