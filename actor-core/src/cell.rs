@@ -26,6 +26,7 @@ use crate::id::ActorId;
 use crate::mailbox::{Mailbox, Received, Signal};
 use crate::supervisor::ExitReason;
 use crate::system::{ActorSystem, SpawnOptions};
+use crate::trace::{Current, TraceContext};
 
 /// How a parent steers a child task (a worker's mailbox, or a nested supervisor).
 pub(crate) trait ChildControl: Send + Sync {
@@ -283,24 +284,18 @@ impl<A: Actor> Cell<A> {
                         let span = tracing::debug_span!(
                             "handle",
                             actor = %self.label(),
-                            msg = env.type_name()
+                            msg = env.type_name(),
+                            trace_id = tracing::field::Empty,
                         );
-                        let mut fut = env.handle(&mut actor, &mut ctx);
-                        let outcome = CatchPanic {
-                            fut: fut.as_mut(),
-                            span: &span,
-                        }
-                        .await;
+                        let outcome = handling(env, &mut actor, &mut ctx, &span).await;
                         crate::stats::bump(&self.mailbox.counters.handled);
                         if let Err(panic) = outcome {
-                            drop(fut);
                             self.note_failure();
                             tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
                             break Ending::Exited(ExitReason::Failed(format!(
                                 "handler panicked: {panic}"
                             )));
                         }
-                        drop(fut);
                         if ctx.stop_requested() {
                             break Ending::Exited(ExitReason::Normal);
                         }
@@ -323,11 +318,11 @@ impl<A: Actor> Cell<A> {
         instance: u32,
     ) -> Result<(), String> {
         let span = tracing::debug_span!("started", actor = %self.label());
-        // Boxed so that the user's future does not grow every actor's task.
-        let mut fut = Box::pin(actor.started(ctx));
         let started = match (CatchPanic {
-            fut: fut.as_mut(),
+            // Boxed so that the user's future does not grow every actor's task.
+            fut: Box::pin(actor.started(ctx)),
             span: &span,
+            trace: None,
         })
         .await
         {
@@ -348,10 +343,10 @@ impl<A: Actor> Cell<A> {
     /// Runs `stopped`; a panic there is logged, not escalated.
     async fn stop_instance(&mut self, actor: &mut A, ctx: &mut Context<A>) {
         let span = tracing::debug_span!("stopped", actor = %self.label());
-        let mut fut = Box::pin(actor.stopped(ctx));
         if let Err(panic) = (CatchPanic {
-            fut: fut.as_mut(),
+            fut: Box::pin(actor.stopped(ctx)),
             span: &span,
+            trace: None,
         })
         .await
         {
@@ -411,6 +406,29 @@ impl<A: Actor> Cell<A> {
     }
 }
 
+/// The handling of one message: its handler's future, run inside `span` with the message's
+/// trace context (a child of the sender's) current. Not an `async fn`, so that only the
+/// returned future, not its parts, is held in the actor's task.
+fn handling<'a, A: Actor>(
+    env: Envelope<A>,
+    actor: &'a mut A,
+    ctx: &'a mut Context<A>,
+    span: &'a Span,
+) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
+    let trace = env.trace().map(|t| t.child());
+    if let Some(t) = &trace {
+        span.record(
+            "trace_id",
+            tracing::field::display(format_args!("{:032x}", t.trace_id())),
+        );
+    }
+    CatchPanic {
+        fut: env.handle(actor, ctx),
+        span,
+        trace,
+    }
+}
+
 /// `name#id` or `#id`, formatted only when a log line is emitted.
 pub(crate) struct ActorLabel<'a> {
     pub(crate) name: Option<&'a str>,
@@ -423,20 +441,24 @@ impl std::fmt::Display for ActorLabel<'_> {
     }
 }
 
-/// Polls `fut` to completion inside `span`, catching a panic in any poll as its message.
-/// A plain struct rather than an `async fn`, to keep the actor task's future small.
-pub(crate) struct CatchPanic<'a, F: ?Sized> {
-    pub(crate) fut: Pin<&'a mut F>,
+/// Polls `fut` to completion inside `span` with `trace` current, catching a panic in any poll
+/// as its message. A plain struct rather than an `async fn`, to keep the actor task's future
+/// small.
+pub(crate) struct CatchPanic<'a, F> {
+    pub(crate) fut: F,
     pub(crate) span: &'a Span,
+    pub(crate) trace: Option<TraceContext>,
 }
 
-impl<F: Future + ?Sized> Future for CatchPanic<'_, F> {
+impl<F: Future + Unpin> Future for CatchPanic<'_, F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| this.fut.as_mut().poll(cx))) {
+        let _current = Current::enter(this.trace);
+        let fut = Pin::new(&mut this.fut);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => Poll::Ready(Err(panic_message(payload.as_ref()))),

@@ -9,6 +9,7 @@ use crate::actor::{Actor, Handler, Message};
 use crate::context::Context;
 use crate::error::AskError;
 use crate::reply::ReplySlot;
+use crate::trace::TraceContext;
 
 /// A message on its way to an actor of type `A`.
 pub(crate) type Envelope<A> = Box<dyn EnvelopeProxy<A>>;
@@ -21,23 +22,31 @@ pub(crate) trait EnvelopeProxy<A: Actor>: Send {
     fn reject(self: Box<Self>, err: AskError);
     /// The message's Rust type name, for spans and logs.
     fn type_name(&self) -> &'static str;
+    /// The trace context the message was sent from.
+    fn trace(&self) -> Option<TraceContext>;
 }
 
 /// The concrete envelope for message type `M`.
 pub(crate) struct MessageEnvelope<M: Message> {
     msg: M,
     reply: Option<ReplySlot<M::Reply>>,
+    trace: Option<TraceContext>,
 }
 
 impl<M: Message> MessageEnvelope<M> {
     pub(crate) fn tell(msg: M) -> Self {
-        Self { msg, reply: None }
+        Self {
+            msg,
+            reply: None,
+            trace: TraceContext::current(),
+        }
     }
 
     pub(crate) fn ask(msg: M, reply: ReplySlot<M::Reply>) -> Self {
         Self {
             msg,
             reply: Some(reply),
+            trace: TraceContext::current(),
         }
     }
 
@@ -53,7 +62,7 @@ where
     M: Message,
 {
     fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
-        let MessageEnvelope { msg, reply } = *self;
+        let MessageEnvelope { msg, reply, .. } = *self;
         Box::pin(async move {
             let out = actor.handle(msg, ctx).await;
             if let Some(slot) = reply {
@@ -70,5 +79,9 @@ where
 
     fn type_name(&self) -> &'static str {
         std::any::type_name::<M>()
+    }
+
+    fn trace(&self) -> Option<TraceContext> {
+        self.trace
     }
 }

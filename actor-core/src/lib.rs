@@ -71,6 +71,7 @@
 //! - [`policy`]: call policies: per-call time-outs, retries for idempotent messages, circuit
 //!   breakers.
 //! - [`remote`]: the seam a transport crate plugs into.
+//! - [`trace`]: trace context that follows a request across actors and nodes.
 
 mod actor;
 mod actor_ref;
@@ -91,6 +92,7 @@ mod reply;
 pub mod stats;
 pub mod supervisor;
 mod system;
+pub mod trace;
 
 pub use actor::{Actor, Handler, Message};
 pub use actor_ref::ActorRef;

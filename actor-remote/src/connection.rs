@@ -223,7 +223,7 @@ impl PeerLink {
         tag: &'static str,
         body: Bytes,
     ) -> Result<(), LinkSendError> {
-        let frame = Frame::tell(Target::Name(target.to_string()), tag, body);
+        let frame = traced(Frame::tell(Target::Name(target.to_string()), tag, body));
         self.lane(target)?
             .send(frame)
             .await
@@ -237,7 +237,7 @@ impl PeerLink {
         tag: &'static str,
         body: Bytes,
     ) -> Result<(), LinkSendError> {
-        let frame = Frame::tell(Target::Name(target.to_string()), tag, body);
+        let frame = traced(Frame::tell(Target::Name(target.to_string()), tag, body));
         self.lane(target)?.try_send(frame).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => LinkSendError::Full,
             mpsc::error::TrySendError::Closed(_) => LinkSendError::Closed,
@@ -271,7 +271,7 @@ impl PeerLink {
         if self.is_closed() {
             return Err(LinkSendError::Closed);
         }
-        let frame = Frame::ask(id, Target::Name(target.to_string()), tag, body);
+        let frame = traced(Frame::ask(id, Target::Name(target.to_string()), tag, body));
         lane.send(frame).await.map_err(|_| LinkSendError::Closed)?;
         Ok(guard)
     }
@@ -313,6 +313,18 @@ impl PeerLink {
     /// without bound.
     pub(crate) fn host_permits(&self) -> Arc<Semaphore> {
         Arc::clone(&self.host_permits)
+    }
+}
+
+/// `frame`, carrying the trace context of the sending code, if it is traced.
+fn traced(frame: Frame) -> Frame {
+    match actor_core::trace::TraceContext::current() {
+        Some(t) => frame.with_trace(crate::codec::TraceContext {
+            trace_id: t.trace_id(),
+            span_id: t.span_id(),
+            flags: u8::from(t.sampled()),
+        }),
+        None => frame,
     }
 }
 

@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use actor_core::trace::TraceContext;
 use actor_core::{ActorRef, ActorSystem};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -179,10 +180,15 @@ async fn dispatch(
     link: &Arc<PeerLink>,
 ) {
     let name = target.unwrap_or_default();
+    // The sender's trace context is current while the message is queued, so the handler
+    // runs in the same trace.
+    let trace = frame
+        .trace
+        .map(|t| TraceContext::from_parts(t.trace_id, t.span_id, t.flags & 1 == 1));
     match frame.kind {
         FrameKind::Tell => {
             let outcome = match &served {
-                Some(s) => s.tell(&frame.tag, frame.body).await,
+                Some(s) => traced(trace, s.tell(&frame.tag, frame.body)).await,
                 None => Err(RemoteError::UnknownActor(name.clone())),
             };
             if let Err(e) = outcome {
@@ -195,7 +201,7 @@ async fn dispatch(
                 return;
             };
             let queued = match &served {
-                Some(s) => s.send_ask(&frame.tag, frame.body).await,
+                Some(s) => traced(trace, s.send_ask(&frame.tag, frame.body)).await,
                 None => Err(RemoteError::UnknownActor(name)),
             };
             match queued {
@@ -215,6 +221,13 @@ async fn dispatch(
             kind: other,
             reason: "only tells and asks are sent to actors",
         }),
+    }
+}
+
+async fn traced<F: std::future::Future>(trace: Option<TraceContext>, fut: F) -> F::Output {
+    match trace {
+        Some(t) => actor_core::trace::in_context(t, fut).await,
+        None => fut.await,
     }
 }
 

@@ -330,3 +330,91 @@ async fn a_restarted_node_rejoins_and_serves_again() {
     assert_eq!(answered, "c");
     stop(&[&c2, &b, &a]).await;
 }
+
+/// Records the trace it runs in, then passes the request on along `path`.
+struct Hop {
+    seen: Arc<Mutex<Vec<(String, u128)>>>,
+    node: String,
+}
+impl Actor for Hop {}
+
+#[derive(Serialize, Deserialize)]
+struct Pass {
+    path: Vec<String>,
+}
+impl Message for Pass {
+    type Reply = usize;
+}
+impl RemoteMessage for Pass {
+    const TAG: &'static str = "test.cluster.pass.v1";
+}
+impl Handler<Pass> for Hop {
+    async fn handle(&mut self, mut msg: Pass, ctx: &mut Context<Self>) -> usize {
+        let trace = actor_core::trace::TraceContext::current().map(|t| t.trace_id());
+        self.seen
+            .lock()
+            .expect("seen")
+            .push((self.node.clone(), trace.unwrap_or(0)));
+        if msg.path.is_empty() {
+            return 1;
+        }
+        let next = msg.path.remove(0);
+        let Ok(next) = ctx.system().lookup::<Hop>(&next) else {
+            return 0;
+        };
+        1 + next.ask(msg).await.unwrap_or(0)
+    }
+}
+impl RemoteActor for Hop {
+    fn accepts(accepts: &mut Accepts<Self>) {
+        accepts.message::<Pass>();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_across_three_nodes_is_one_trace() {
+    let (a, b, c) = cluster().await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for node in [&a, &b, &c] {
+        node.register::<Hop>();
+        let hop = Hop {
+            seen: seen.clone(),
+            node: node.name().to_string(),
+        };
+        let actor = node
+            .system()
+            .spawn_named(format!("hop-{}", node.name()), hop)
+            .await
+            .expect("spawn");
+        node.serve(&actor).expect("serve");
+    }
+    for name in ["hop-b", "hop-c"] {
+        a.lookup_wait::<Hop>(name, Duration::from_secs(5))
+            .await
+            .expect("announced");
+        b.lookup_wait::<Hop>(name, Duration::from_secs(5))
+            .await
+            .expect("announced");
+    }
+    let first = a.lookup::<Hop>("hop-a").expect("local");
+    let root = actor_core::trace::TraceContext::new_root();
+    let hops = actor_core::trace::in_context(
+        root,
+        first.ask(Pass {
+            path: vec!["hop-b".into(), "hop-c".into()],
+        }),
+    )
+    .await
+    .expect("passed along");
+    assert_eq!(hops, 3);
+    let seen = seen.lock().expect("seen").clone();
+    assert_eq!(
+        seen,
+        vec![
+            ("a".to_string(), root.trace_id()),
+            ("b".to_string(), root.trace_id()),
+            ("c".to_string(), root.trace_id()),
+        ]
+    );
+    stop(&[&c, &b, &a]).await;
+}
