@@ -39,6 +39,8 @@ pub(crate) struct AnnouncedName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Instance {
     pub(crate) node: String,
+    /// The start of that node that announced it.
+    pub(crate) incarnation: u64,
     pub(crate) id: u64,
     pub(crate) tags: Vec<String>,
 }
@@ -46,15 +48,17 @@ pub(crate) struct Instance {
 /// What this node knows of its peers' names and topics.
 #[derive(Default)]
 pub(crate) struct Directory {
-    by_node: DashMap<String, Announcement>,
+    /// Each peer's last announcement, with the incarnation of the node that sent it.
+    by_node: DashMap<String, (u64, Announcement)>,
     /// Round-robin position per group name.
     cursor: DashMap<String, AtomicUsize>,
 }
 
 impl Directory {
     /// Replaces what `node` serves with `announcement`.
-    pub(crate) fn apply(&self, node: &str, announcement: Announcement) {
-        self.by_node.insert(node.to_string(), announcement);
+    pub(crate) fn apply(&self, node: &str, incarnation: u64, announcement: Announcement) {
+        self.by_node
+            .insert(node.to_string(), (incarnation, announcement));
     }
 
     /// Forgets everything of `node` (down, or left).
@@ -69,12 +73,14 @@ impl Directory {
             .iter()
             .flat_map(|entry| {
                 let node = entry.key().clone();
-                entry
+                let (incarnation, announcement) = entry.value();
+                announcement
                     .names
                     .iter()
                     .filter(|n| n.name == name)
                     .map(|n| Instance {
                         node: node.clone(),
+                        incarnation: *incarnation,
                         id: n.id,
                         tags: n.tags.clone(),
                     })
@@ -105,7 +111,7 @@ impl Directory {
         let mut nodes: Vec<String> = self
             .by_node
             .iter()
-            .filter(|e| e.topics.iter().any(|t| t == topic))
+            .filter(|e| e.value().1.topics.iter().any(|t| t == topic))
             .map(|e| e.key().clone())
             .collect();
         nodes.sort();
@@ -119,7 +125,9 @@ impl Directory {
             .iter()
             .flat_map(|e| {
                 let node = e.key().clone();
-                e.names
+                e.value()
+                    .1
+                    .names
                     .iter()
                     .map(|n| (n.name.clone(), node.clone()))
                     .collect::<Vec<_>>()

@@ -420,6 +420,39 @@ impl Node {
         }
     }
 
+    /// A ref to the instance of `name` that is up now: pinned to that start of its node, so
+    /// that after the node restarts, asks through it fail with `NodeDown` instead of reaching
+    /// the new instance by accident. A local actor is returned as it is. With several nodes
+    /// serving the name, the first by node name is chosen.
+    ///
+    /// # Errors
+    /// As [`lookup`](Self::lookup).
+    pub fn lookup_instance<A: RemoteActor>(&self, name: &str) -> Result<ActorRef<A>, LookupError> {
+        let found = self.lookup::<A>(name)?;
+        if found.is_local() {
+            return Ok(found);
+        }
+        let table = self.shared.accepts::<A>() as Arc<dyn OutboundTable>;
+        let instance = self
+            .shared
+            .directory
+            .instances(name)
+            .into_iter()
+            .find(|i| table.compatible(&i.tags))
+            .ok_or_else(|| LookupError::NotFound(name.to_string()))?;
+        let route = crate::route::NameRoute::new(
+            Arc::downgrade(&self.shared),
+            name.to_string(),
+            crate::route::RouteTarget::Instance {
+                node: instance.node,
+                incarnation: instance.incarnation,
+                id: actor_core::ActorId::from_u64(instance.id),
+            },
+            table,
+        );
+        Ok(ActorRef::from_remote(Arc::new(route)))
+    }
+
     /// Like [`lookup`](Self::lookup), but waits up to `timeout` for the name to appear in the
     /// cluster.
     ///

@@ -383,7 +383,8 @@ impl Inbox for NodeInbox {
             }
             Ok(Control::Registry(body)) => match decode_body::<Announcement>(&body) {
                 Ok(announcement) => {
-                    node.directory.apply(link.node(), announcement);
+                    node.directory
+                        .apply(link.node(), link.peer.incarnation, announcement);
                     link.mark_announced();
                 }
                 Err(e) => link.violation(&e),

@@ -14,8 +14,16 @@ use crate::stats::Counters;
 
 /// Where a [`NameRoute`] sends.
 pub(crate) enum RouteTarget {
-    /// The name on one node (the only one serving it at look-up time).
+    /// The name on one node (the only one serving it at look-up time), whichever start of
+    /// that node is up.
     Node { node: String, id: ActorId },
+    /// One instance: the name on one start (incarnation) of one node. Once that node has
+    /// restarted, sends fail (`NodeDown` for asks) rather than reach the new instance.
+    Instance {
+        node: String,
+        incarnation: u64,
+        id: ActorId,
+    },
     /// The name on whichever node serves it, round-robin over the live ones per send.
     Group,
 }
@@ -53,6 +61,13 @@ impl NameRoute {
         let node = self.node.upgrade()?;
         match &self.target {
             RouteTarget::Node { node: peer, .. } => node.link(peer),
+            RouteTarget::Instance {
+                node: peer,
+                incarnation,
+                ..
+            } => node
+                .link(peer)
+                .filter(|l| l.peer.incarnation == *incarnation),
             RouteTarget::Group => {
                 let picked = node.directory.pick(&self.name, |i| {
                     node.link(&i.node).is_some() && self.table.compatible(&i.tags)
@@ -64,7 +79,7 @@ impl NameRoute {
 
     fn peer(&self) -> &str {
         match &self.target {
-            RouteTarget::Node { node, .. } => node,
+            RouteTarget::Node { node, .. } | RouteTarget::Instance { node, .. } => node,
             RouteTarget::Group => GROUP,
         }
     }
@@ -125,7 +140,7 @@ impl NameRoute {
 impl RemoteRoute for NameRoute {
     fn id(&self) -> ActorId {
         match &self.target {
-            RouteTarget::Node { id, .. } => *id,
+            RouteTarget::Node { id, .. } | RouteTarget::Instance { id, .. } => *id,
             RouteTarget::Group => ActorId::from_u64(0),
         }
     }
@@ -164,6 +179,15 @@ impl RemoteRoute for NameRoute {
         timeout: Duration,
     ) -> BoxFuture<'_, Result<PendingErased, SendError<ErasedMessage>>> {
         Box::pin(async move {
+            if let RouteTarget::Instance { node, .. } = &self.target {
+                if self.link().is_none() {
+                    // That start of the node is gone: its instance is down for good.
+                    let node = node.clone();
+                    let failed: PendingErased =
+                        Box::pin(async move { Err(AskError::NodeDown { node }) });
+                    return Ok(failed);
+                }
+            }
             let (msg, outbound, body, link) = self.encode(msg)?;
             let pending = match link.send_ask(&self.name, outbound.tag, body).await {
                 Ok(p) => p,

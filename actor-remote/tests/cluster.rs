@@ -297,6 +297,10 @@ async fn a_restarted_node_rejoins_and_serves_again() {
         .lookup_wait::<Where>("svc", Duration::from_secs(5))
         .await
         .expect("found");
+    let old_life = a
+        .lookup_instance::<Where>("svc")
+        .expect("the instance on c");
+    assert_eq!(old_life.ask(WhereAreYou).await, Ok("c".into()));
     let addr = c.local_addr();
     c.crash().await;
     drop(c);
@@ -328,6 +332,11 @@ async fn a_restarted_node_rejoins_and_serves_again() {
     .await
     .expect("served again");
     assert_eq!(answered, "c");
+    assert_eq!(
+        old_life.ask(WhereAreYou).await,
+        Err(actor_core::AskError::NodeDown { node: "c".into() }),
+        "a ref pinned to c's previous life does not reach the new instance"
+    );
     stop(&[&c2, &b, &a]).await;
 }
 
