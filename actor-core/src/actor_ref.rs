@@ -221,7 +221,7 @@ impl<A: Actor> ActorRef<A> {
                         }
                     }
                 }
-                mb.system.deadlines.watch(deadline, rx.expiry());
+                mb.system.deadlines.watch(deadline, timeout, rx.expiry());
                 rx.await
             }
             Route::Remote(r) => {
@@ -261,7 +261,7 @@ impl<A: Actor> ActorRef<A> {
                 };
                 match queued {
                     Ok(()) => {
-                        mb.system.deadlines.watch(deadline, rx.expiry());
+                        mb.system.deadlines.watch(deadline, timeout, rx.expiry());
                         Ok(PendingReply::local(rx))
                     }
                     Err(env) => Err(SendError::Stopped(env.into_message())),

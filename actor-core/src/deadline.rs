@@ -1,17 +1,21 @@
 //! Ask time-outs of one system, kept by one task instead of a Tokio timer per ask.
 //!
 //! Arming a Tokio timer per ask costs more than the ask itself (the timer driver's lock, and
-//! waking a parked worker whenever a new timer is the earliest). Here each ask adds its
-//! deadline to a heap; one keeper task sleeps until the earliest deadline and answers expired
-//! asks with `Timeout`. Asks answered in time leave a dead entry (a `Weak` that no longer
-//! upgrades), dropped when it reaches the top or when the heap is compacted, which happens
-//! when it has doubled since the last compaction, so the heap stays proportional to the asks
-//! actually in flight. The keeper exits when nothing is left to watch and is started again by
-//! the next ask.
+//! waking a parked worker whenever a new timer is the earliest). Here each ask appends its
+//! deadline to a queue per time-out length: with one length, deadlines arrive in order, so
+//! each queue is sorted and its front is its earliest. One keeper task sleeps until the
+//! earliest front and answers expired asks with `Timeout`.
+//!
+//! An ask answered in time leaves a dead entry (a `Weak` that no longer upgrades). Each new
+//! ask first drops the dead entries at the front of its queue, so in the common case (asks
+//! answered in order) a queue holds only the asks actually in flight, and an answered ask's
+//! memory is released at once; a queue that doubled behind a long-running ask is compacted
+//! whole, so it stays proportional to the asks in flight. The keeper exits when nothing is left to watch and is started
+//! again by the next ask.
 
-use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -29,29 +33,42 @@ struct Entry {
     cell: Weak<dyn Expire>,
 }
 
-impl PartialEq for Entry {
-    fn eq(&self, other: &Self) -> bool {
-        self.at == other.at
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry {
-    // Reversed: `BinaryHeap` is a max-heap and we want the earliest deadline on top.
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.at.cmp(&self.at)
+impl Entry {
+    fn is_dead(&self) -> bool {
+        self.cell.strong_count() == 0
     }
 }
 
-const MIN_COMPACT: usize = 1024;
+/// Compaction starts at this many entries in one queue.
+const MIN_COMPACT: usize = 4096;
+
+/// The asks with one time-out length, in deadline order.
+struct Queue {
+    timeout: Duration,
+    entries: VecDeque<Entry>,
+    /// Compact (drop every dead entry) when the queue reaches this length.
+    compact_at: usize,
+}
+
+impl Queue {
+    /// Drops dead entries at the front, and everywhere when a long-running ask at the front
+    /// has let answered ones pile up behind it (amortized: only after the queue doubled).
+    fn prune(&mut self) {
+        while self.entries.front().is_some_and(Entry::is_dead) {
+            self.entries.pop_front();
+        }
+        if self.entries.len() >= self.compact_at {
+            self.entries.retain(|e| !e.is_dead());
+            self.compact_at = MIN_COMPACT.max(2 * self.entries.len());
+        }
+    }
+}
 
 struct State {
-    heap: BinaryHeap<Entry>,
-    compact_at: usize,
+    /// A handful at most: one per time-out length in use.
+    queues: Vec<Queue>,
+    /// When the keeper wakes next, if it is sleeping.
+    keeper_wakes_at: Option<Instant>,
     keeper_running: bool,
     keeper: Option<tokio::task::JoinHandle<()>>,
 }
@@ -67,8 +84,8 @@ impl Deadlines {
     pub(crate) fn new(counters: Arc<SystemCounters>) -> Self {
         Self {
             state: Mutex::new(State {
-                heap: BinaryHeap::new(),
-                compact_at: MIN_COMPACT,
+                queues: Vec::new(),
+                keeper_wakes_at: None,
                 keeper_running: false,
                 keeper: None,
             }),
@@ -76,26 +93,34 @@ impl Deadlines {
             counters,
         }
     }
-}
 
-impl Deadlines {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Answers `cell` with a time-out at `at` unless it is answered (and dropped) before.
-    pub(crate) fn watch(self: &Arc<Self>, at: Instant, cell: Weak<dyn Expire>) {
+    /// Answers `cell` with a time-out at `at` (`timeout` after the ask began) unless it is
+    /// answered, and dropped, before.
+    pub(crate) fn watch(self: &Arc<Self>, at: Instant, timeout: Duration, cell: Weak<dyn Expire>) {
         let mut state = self.lock();
-        let earliest = state.heap.peek().map(|e| e.at);
-        state.heap.push(Entry { at, cell });
-        if state.heap.len() >= state.compact_at {
-            state.heap.retain(|e| e.cell.strong_count() > 0);
-            state.compact_at = MIN_COMPACT.max(2 * state.heap.len());
-        }
+        let queue = match state.queues.iter().position(|q| q.timeout == timeout) {
+            Some(i) => &mut state.queues[i],
+            None => {
+                state.queues.push(Queue {
+                    timeout,
+                    entries: VecDeque::new(),
+                    compact_at: MIN_COMPACT,
+                });
+                let last = state.queues.len() - 1;
+                &mut state.queues[last]
+            }
+        };
+        queue.prune();
+        queue.entries.push_back(Entry { at, cell });
         if !state.keeper_running {
             state.keeper_running = true;
             state.keeper = Some(tokio::spawn(keep(Arc::clone(self))));
-        } else if earliest.is_none_or(|e| at < e) {
+        } else if state.keeper_wakes_at.is_none_or(|wake| at < wake) {
+            state.keeper_wakes_at = Some(at);
             drop(state);
             self.wake.notify_one();
         }
@@ -106,9 +131,11 @@ impl Deadlines {
     pub(crate) async fn compact(&self) {
         let keeper = {
             let mut state = self.lock();
-            state.heap.retain(|e| e.cell.strong_count() > 0);
-            state.compact_at = MIN_COMPACT.max(2 * state.heap.len());
-            if state.heap.is_empty() {
+            for queue in &mut state.queues {
+                queue.entries.retain(|e| !e.is_dead());
+            }
+            state.queues.retain(|q| !q.entries.is_empty());
+            if state.queues.is_empty() {
                 state.keeper.take()
             } else {
                 None
@@ -119,34 +146,42 @@ impl Deadlines {
             let _ = keeper.await;
         }
     }
+
+    /// Takes the expired entries out, drops dead fronts, and says when to wake next.
+    fn expired(&self, now: Instant) -> (Vec<Weak<dyn Expire>>, Option<Instant>) {
+        let mut state = self.lock();
+        let mut expired = Vec::new();
+        for queue in &mut state.queues {
+            while let Some(front) = queue.entries.front() {
+                if front.is_dead() {
+                    queue.entries.pop_front();
+                } else if front.at <= now {
+                    if let Some(e) = queue.entries.pop_front() {
+                        expired.push(e.cell);
+                    }
+                } else {
+                    break;
+                }
+            }
+        }
+        state.queues.retain(|q| !q.entries.is_empty());
+        let next = state
+            .queues
+            .iter()
+            .filter_map(|q| q.entries.front().map(|e| e.at))
+            .min();
+        state.keeper_wakes_at = next;
+        if next.is_none() {
+            state.keeper_running = false;
+        }
+        (expired, next)
+    }
 }
 
 /// The keeper: sleeps until the earliest deadline, answers what expired, repeats.
 async fn keep(deadlines: Arc<Deadlines>) {
     loop {
-        let mut expired = Vec::new();
-        let next = {
-            let mut state = deadlines.lock();
-            let now = Instant::now();
-            let next = loop {
-                let Some(top) = state.heap.peek() else {
-                    break None;
-                };
-                if top.cell.strong_count() == 0 {
-                    state.heap.pop();
-                } else if top.at <= now {
-                    if let Some(e) = state.heap.pop() {
-                        expired.push(e.cell);
-                    }
-                } else {
-                    break Some(top.at);
-                }
-            };
-            if next.is_none() {
-                state.keeper_running = false;
-            }
-            next
-        };
+        let (expired, next) = deadlines.expired(Instant::now());
         for cell in expired {
             if let Some(cell) = cell.upgrade() {
                 if cell.expire() {
