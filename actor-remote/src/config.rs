@@ -31,7 +31,7 @@
 //! [membership]                   # failure detection (SWIM); every key optional
 //! probe_period_ms = 500          # one member probed per period
 //! probe_rtt_ms = 200             # wait for a direct ack, below probe_period_ms
-//! suspect_to_down_ms = 1500      # a suspect not refuting for this long is down
+//! suspect_to_down_ms = 1000      # a suspect not refuting for this long is down
 //! ```
 //!
 //! ```
@@ -216,7 +216,7 @@ pub struct MembershipTiming {
     /// than `probe_period_ms`. Default: 200 ms.
     pub probe_rtt_ms: u64,
     /// A suspect member that does not refute the suspicion for this long is declared down.
-    /// Default: 1,500 ms.
+    /// Default: 1,000 ms (with the other defaults, a killed node is marked down within about 2 s).
     pub suspect_to_down_ms: u64,
 }
 
@@ -225,7 +225,7 @@ impl Default for MembershipTiming {
         MembershipTiming {
             probe_period_ms: 500,
             probe_rtt_ms: 200,
-            suspect_to_down_ms: 1_500,
+            suspect_to_down_ms: 1_000,
         }
     }
 }
@@ -582,7 +582,7 @@ suspect_to_down_ms = 900
         assert_eq!(config.cluster, "default");
         assert_eq!(config.limits.max_frame_len, 4 * 1024 * 1024);
         assert_eq!(config.limits.max_asks_in_flight_per_peer, 10_000);
-        assert_eq!(config.membership.suspect_to_down_ms, 1_500);
+        assert_eq!(config.membership.suspect_to_down_ms, 1_000);
     }
 
     #[test]

@@ -307,8 +307,19 @@ impl Driver {
                 self.suspected.remove(&id.name);
                 self.host.member_event(event);
             }
-            OwnedNotification::Rename(_, new) => {
+            OwnedNotification::Rename(old, new) => {
+                // A restart seen before the old life was declared down: a rejoin.
+                let was_up = self
+                    .table
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get(&old.name)
+                    .is_some_and(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect));
                 self.set(&new, MemberState::Alive);
+                if was_up && new.incarnation != old.incarnation {
+                    self.host
+                        .member_event(MemberEvent::Joined { node: new.name });
+                }
             }
             OwnedNotification::Active => tracing::info!("joined the cluster"),
             OwnedNotification::Idle => tracing::warn!("no other live member known"),

@@ -3,13 +3,18 @@
 //! The tests live under `tests/tests/`; this library holds what they and the `test-node`
 //! binary share:
 //!
-//! - [`echo`]: the [`Echo`](echo::Echo) actor and its remote messages, the one test actor
-//!   type both a child node process and the test process know.
+//! - [`echo`]: the [`Echo`](echo::Echo) actor and its remote messages, served by every
+//!   child node process.
+//! - [`cluster`]: what a child offers a cluster (the [`Where`](cluster::Where) actor, topic
+//!   ears, its [`Inspector`](cluster::Inspector)) and
+//!   [`ProcessCluster`](cluster::ProcessCluster), several children and the test process's
+//!   node joined through a seed list.
 //! - [`node_args`]: the command line of `test-node`, also the configuration of the test
 //!   process's own node, so both ends are configured alike.
 //! - [`process`]: [`NodeProcess`](process::NodeProcess), a `test-node` child process with
 //!   bounded waits that never outlives its test.
 
+pub mod cluster;
 pub mod echo;
 pub mod node_args;
 pub mod process;

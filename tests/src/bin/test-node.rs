@@ -1,9 +1,16 @@
 //! `test-node`: a node in its own process for the multi-process tests.
 //!
-//! Starts a node from its command line (see `tests::node_args`), runs a supervised
-//! `tests::echo::Echo` named `echo` and serves it, dials the `--connect` peers, then prints
-//! exactly one line, `LISTENING <addr>`, on stdout. It runs until it is killed or its stdin
-//! closes; then it shuts the node down and exits with status 0. The stdin rule means a child
+//! Starts a node from its command line (see `tests::node_args`), joining the cluster through
+//! its `--seed`s, and offers the cluster:
+//! - a supervised `tests::echo::Echo` served as `echo`;
+//! - a `tests::cluster::Where` per `--serve NAME`, served as `NAME`;
+//! - the `OrderCreated` topics of `--subscribe` and `--register-topic`, cluster-wide, with
+//!   one `tests::cluster::Ear` per `--subscribe`;
+//! - its `tests::cluster::Inspector`, served as `inspect@<name>`, with a member log.
+//!
+//! Then it dials the `--connect` peers and prints exactly one line, `LISTENING <addr>`, on
+//! stdout. It runs until it is killed or its stdin closes; then it shuts the node down
+//! (leaving the cluster gracefully) and exits with status 0. The stdin rule means a child
 //! never outlives a test process that died. Logs go to stderr, filtered by `RUST_LOG`
 //! (default `info`).
 
@@ -11,9 +18,13 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use actor_core::{Backoff, ChildSpec, Supervisor};
+use actor_core::{Backoff, ChildSpec, Supervisor, Topic};
 use actor_remote::Node;
 use clap::Parser;
+use tests::cluster::{
+    Ear, HeardLog, Inspector, MemberChanges, MemberLog, OrderCreated, Where, inspector_name,
+    unix_micros,
+};
 use tests::echo::Echo;
 use tests::node_args::NodeArgs;
 use tests::process::LISTENING_PREFIX;
@@ -42,16 +53,17 @@ async fn main() -> ExitCode {
 /// Runs the node until stdin closes; errors are those of starting it.
 async fn run(args: NodeArgs) -> Result<(), BoxError> {
     let node = Node::start(args.config()).await?;
-    node.system()
-        .spawn_supervisor(
-            Supervisor::one_for_one()
-                .backoff(Backoff::none())
-                .max_restarts(100, Duration::from_secs(10))
-                .child(ChildSpec::new("echo", Echo::default)),
-        )
-        .await?;
-    let echo = node.system().lookup::<Echo>("echo")?;
-    node.serve(&echo)?;
+    serve_echo(&node).await?;
+    for name in &args.serve {
+        let actor = node
+            .system()
+            .spawn_named(name.clone(), Where::new(node.name()))
+            .await?;
+        node.serve(&actor)?;
+    }
+    let heard = subscribe_ears(&node, &args).await?;
+    let serving_since = unix_micros();
+    serve_inspector(&node, heard, serving_since).await?;
     for addr in &args.connect {
         let peer = node.connect(*addr).await?;
         tracing::info!(%peer, %addr, "connected at start");
@@ -65,6 +77,56 @@ async fn run(args: NodeArgs) -> Result<(), BoxError> {
     stdin_closed().await;
     tracing::info!(node = %node.name(), "stdin closed; shutting down");
     node.shutdown().await;
+    Ok(())
+}
+
+/// Runs `echo` under a supervisor that restarts it at once, and serves it.
+async fn serve_echo(node: &Node) -> Result<(), BoxError> {
+    node.system()
+        .spawn_supervisor(
+            Supervisor::one_for_one()
+                .backoff(Backoff::none())
+                .max_restarts(100, Duration::from_secs(10))
+                .child(ChildSpec::new("echo", Echo::default)),
+        )
+        .await?;
+    let echo = node.system().lookup::<Echo>("echo")?;
+    node.serve(&echo)?;
+    Ok(())
+}
+
+/// Makes the `--register-topic` and `--subscribe` topics cluster-wide and subscribes one
+/// ear per `--subscribe`; returns what the ears will hear.
+async fn subscribe_ears(node: &Node, args: &NodeArgs) -> Result<HeardLog, BoxError> {
+    for topic in args.register_topics.iter().chain(&args.subscribe) {
+        node.register_topic(&Topic::<OrderCreated>::new(topic.as_str()));
+    }
+    let heard = HeardLog::default();
+    for (i, topic) in args.subscribe.iter().enumerate() {
+        let ear = node
+            .system()
+            .spawn(Ear::new(i, topic.clone(), heard.clone()))
+            .await?;
+        node.system()
+            .pubsub()
+            .subscribe(&Topic::new(topic.as_str()), ear.recipient());
+    }
+    Ok(heard)
+}
+
+/// Starts the member log and the inspector, and serves the inspector as `inspect@<name>`.
+async fn serve_inspector(node: &Node, heard: HeardLog, serving_since: u64) -> Result<(), BoxError> {
+    let changes = MemberChanges::default();
+    let log = node.system().spawn(MemberLog::new(changes.clone())).await?;
+    node.subscribe_members(log.recipient());
+    let inspector = node
+        .system()
+        .spawn_named(
+            inspector_name(node.name()),
+            Inspector::new(node.clone(), changes, heard, serving_since),
+        )
+        .await?;
+    node.serve(&inspector)?;
     Ok(())
 }
 
