@@ -427,3 +427,67 @@ async fn a_request_across_three_nodes_is_one_trace() {
     );
     stop(&[&c, &b, &a]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_breaker_opens_while_a_node_is_down_and_closes_after_it_recovers() {
+    use actor_core::AskError;
+    use actor_core::policy::{BreakerConfig, BreakerState, Breakers, CallPolicy};
+
+    let (a, b, c) = cluster().await;
+    serve_where(&c, "svc").await;
+    let svc = a
+        .lookup_wait::<Where>("svc", Duration::from_secs(5))
+        .await
+        .expect("found");
+    let breakers = Breakers::new(
+        BreakerConfig::new()
+            .open_after(3)
+            .cool_down(Duration::from_millis(300)),
+    );
+    let policy = CallPolicy::new()
+        .timeout(Duration::from_millis(300))
+        .breaker(breakers.for_target("svc", "c"));
+    assert_eq!(policy.ask(&svc, WhereAreYou).await, Ok("c".into()));
+
+    let addr = c.local_addr();
+    c.crash().await;
+    drop(c);
+    for _ in 0..3 {
+        assert!(policy.ask(&svc, WhereAreYou).await.is_err(), "c is down");
+    }
+    assert_eq!(policy.stats().breaker, Some(BreakerState::Open));
+    assert!(
+        matches!(
+            policy.ask(&svc, WhereAreYou).await,
+            Err(AskError::CircuitOpen { .. })
+        ),
+        "fails fast while open"
+    );
+
+    let mut again = config("c", "s", vec![a.local_addr().to_string()]);
+    again.listen = addr;
+    let c2 = loop {
+        match Node::start(again.clone()).await {
+            Ok(node) => break node,
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    serve_where(&c2, "svc").await;
+    wait_for("c to be back", || {
+        state_of(&a, "c") == Some(MemberState::Alive)
+    })
+    .await;
+    let recovered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Ok(answer) = policy.ask(&svc, WhereAreYou).await {
+                return answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("a probe gets through after the cool-down");
+    assert_eq!(recovered, "c");
+    assert_eq!(policy.stats().breaker, Some(BreakerState::Closed));
+    stop(&[&c2, &b, &a]).await;
+}
