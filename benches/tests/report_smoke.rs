@@ -1,5 +1,6 @@
-//! Smoke test of the report: every scenario and figure runs with tiny sizes and yields sane,
-//! positive numbers and parseable JSON. No timing assertions: CI machines are noisy.
+//! Smoke test of the report: every scenario and figure, local and remote, runs with tiny
+//! sizes and yields sane, positive numbers and parseable JSON. No timing assertions: CI
+//! machines are noisy.
 
 use actor_core::ActorSystem;
 use benches::local::CAPACITY;
@@ -7,6 +8,9 @@ use benches::local::ask::{actor_ask, mpsc_ask};
 use benches::local::idle::{actor_idle_memory, task_idle_memory};
 use benches::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
 use benches::local::tell::{actor_tell, mpsc_tell};
+use benches::remote::SENDERS;
+use benches::remote::ours::NodePair;
+use benches::remote::raw::{RawQuinn, WriteBatching, raw_tell, raw_tell_concurrent};
 use benches::report::{FIGURES, RunConfig, markdown_table};
 use benches::runtime::{build, on_worker};
 use serde_json::Value;
@@ -64,6 +68,46 @@ fn idle_memory_keeps_every_actor_alive_until_read() {
         assert!(m.rss_before > 0 && m.rss_after > 0);
         assert!(m.bytes_per_actor().is_finite() && m.bytes_per_actor() >= 0.0);
     }
+}
+
+#[test]
+fn remote_scenarios_deliver_every_message_on_both_sides() {
+    let rt = build().expect("runtime");
+    on_worker(&rt, async {
+        let pair = NodePair::start().await.expect("two nodes");
+        assert_eq!(pair.tell(300).await.expect("ours: tell").delivered, 300);
+        let several = pair
+            .tell_concurrent(SENDERS, 40)
+            .await
+            .expect("ours: senders");
+        assert_eq!(several.delivered, 40 * SENDERS as u64);
+        assert_eq!(pair.latencies(20).await.expect("ours: asks").len(), 20);
+        let sent = pair.sender_stats();
+        assert!(
+            sent.frames_sent >= 300 + 40 * SENDERS as u64 + 20,
+            "{sent:?}"
+        );
+        assert!(sent.frames_per_write() >= 1.0, "{sent:?}");
+        pair.shutdown().await;
+
+        let raw = RawQuinn::start().await.expect("raw quinn");
+        let mut one = raw.counting_stream().await.expect("raw: stream");
+        for batching in [WriteBatching::DEFAULT, WriteBatching::EachFrame] {
+            let run = raw_tell(&mut one, 300, batching).await.expect("raw: tell");
+            assert_eq!(run.delivered, 300, "{batching:?}");
+        }
+        let mut streams = Vec::new();
+        for _ in 0..SENDERS {
+            streams.push(raw.counting_stream().await.expect("raw: stream"));
+        }
+        let (run, back) = raw_tell_concurrent(streams, 40, WriteBatching::DEFAULT)
+            .await
+            .expect("raw: senders");
+        assert_eq!((run.delivered, back.len()), (40 * SENDERS as u64, SENDERS));
+        let mut echo = raw.echo_stream().await.expect("raw: echo stream");
+        assert_eq!(echo.latencies(20).await.expect("raw: echoes").len(), 20);
+        raw.close().await;
+    });
 }
 
 #[test]

@@ -2,9 +2,10 @@
 //! one run, as JSON lines and then a markdown table.
 //!
 //! ```text
-//! cargo run --release -p benches --bin report                 # everything (< 2 min)
+//! cargo run --release -p benches --bin report                 # everything, local and remote (< 2 min)
 //! cargo run --release -p benches --bin report -- --quick      # smaller sizes, a smoke run
 //! cargo run --release -p benches --bin report -- --only local_ask_rtt_ns
+//! cargo run --release -p benches --bin report -- --only remote_tell_msgs_per_s,remote_ask_rtt_us
 //! cargo run --release -p benches --bin report -- --list
 //! ```
 //!

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::local::{
     ask::ASK_ROUND_TRIPS, idle::IDLE_ACTORS, spawn::SPAWN_BATCH, tell::TELL_MESSAGES,
 };
+use crate::remote;
 
 /// Where a measurement that needs a clean heap runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,10 +34,15 @@ pub struct RunConfig {
     pub idle_actors: usize,
     /// Where the memory figure runs.
     pub isolation: Isolation,
+    /// Remote tells per round, one sender or all senders together.
+    pub remote_tell_messages: u64,
+    /// Individually timed remote round trips per side per round, for p50 / p99.
+    pub remote_round_trips: u64,
 }
 
 impl RunConfig {
-    /// The full report: 7 rounds, 100k tells, 20k asks, 10k spawns, 1M idle actors.
+    /// The full report: 7 rounds, 100k tells, 20k asks, 10k spawns, 1M idle actors; remote:
+    /// 100k tells and 2k round trips per round.
     pub fn full(isolation: Isolation) -> Self {
         Self {
             rounds: 7,
@@ -46,6 +52,8 @@ impl RunConfig {
             spawn_batch: SPAWN_BATCH,
             idle_actors: IDLE_ACTORS,
             isolation,
+            remote_tell_messages: remote::TELL_MESSAGES,
+            remote_round_trips: remote::ASK_ROUND_TRIPS,
         }
     }
 
@@ -59,6 +67,8 @@ impl RunConfig {
             spawn_batch: SPAWN_BATCH / 10,
             idle_actors: IDLE_ACTORS / 10,
             isolation,
+            remote_tell_messages: remote::TELL_MESSAGES / 10,
+            remote_round_trips: remote::ASK_ROUND_TRIPS / 10,
         }
     }
 
@@ -72,6 +82,8 @@ impl RunConfig {
             spawn_batch: 200,
             idle_actors: 1_000,
             isolation: Isolation::InProcess,
+            remote_tell_messages: 800,
+            remote_round_trips: 50,
         }
     }
 }

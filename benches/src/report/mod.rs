@@ -1,5 +1,6 @@
 //! The figures of the report binary: each is our number beside its raw baseline, measured in
 //! one process (or in fresh child processes, for memory), with a target from DESIGN.md.
+//! [`local`] holds the in-process figures, [`remote`] the two-node figures over QUIC.
 //!
 //! The report prints one JSON object per figure per line, then a markdown table:
 //!
@@ -17,6 +18,7 @@ pub mod child;
 mod config;
 mod figure;
 pub mod local;
+pub mod remote;
 mod rounds;
 mod table;
 
@@ -31,6 +33,12 @@ pub const FIGURES: &[FigureSpec] = &[
     FigureSpec::new("local_ask_rtt_ns", local::ask_round_trip),
     FigureSpec::new("spawn_ns_per_actor", local::spawn_cost),
     FigureSpec::new("idle_actor_bytes", local::idle_memory),
+    FigureSpec::new("remote_tell_msgs_per_s", remote::tell_throughput),
+    FigureSpec::new("remote_ask_rtt_us", remote::ask_round_trip),
+    FigureSpec::new(
+        "remote_tell_msgs_per_s_8_senders",
+        remote::tell_throughput_8_senders,
+    ),
 ];
 
 /// The figure named `name`, if the report knows it.
