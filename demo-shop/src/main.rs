@@ -21,6 +21,10 @@ struct Cli {
     /// Run a built-in deployment: monolith, node-a, node-b or node-c.
     #[arg(long, value_name = "NAME", hide = true, conflicts_with = "config")]
     embedded: Option<String>,
+    /// Also stop (as on Ctrl-C) when standard input reaches its end: for a parent process,
+    /// such as a test, that holds the other end of a pipe and may die without cleaning up.
+    #[arg(long)]
+    stop_on_stdin_close: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -81,7 +85,7 @@ fn main() -> ExitCode {
                     (None, None) => Deployment::monolith(),
                 };
                 match deployment {
-                    Ok(deployment) => run_shop(deployment).await,
+                    Ok(deployment) => run_shop(deployment, cli.stop_on_stdin_close).await,
                     Err(e) => Err(e.into()),
                 }
             }
@@ -93,9 +97,20 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run_shop(deployment: Deployment) -> Result<(), Box<dyn Error>> {
+/// Runs the shop until Ctrl-C or SIGTERM (or, with `stop_on_stdin_close`, until stdin ends).
+///
+/// Once everything listens it prints the gateway's URL and, in a cluster, the node's
+/// transport address, both with the ports actually bound, so a deployment may ask for port 0
+/// and its parent still learns where to connect.
+async fn run_shop(deployment: Deployment, stop_on_stdin_close: bool) -> Result<(), Box<dyn Error>> {
     let shop = Shop::start(deployment).await?;
     let name = shop.system().node_name().to_owned();
+    if let Some(node) = shop.node() {
+        println!(
+            "demo shop ({name}) cluster transport on {} (QUIC)",
+            node.local_addr()
+        );
+    }
     match shop.base_url() {
         Some(url) => {
             println!("demo shop ({name}) listening on {url}");
@@ -106,7 +121,17 @@ async fn run_shop(deployment: Deployment) -> Result<(), Box<dyn Error>> {
         None => println!("demo shop ({name}) running without a gateway"),
     }
     println!("stop: Ctrl-C");
-    local_cluster::stop_signal().await;
+    let stdin_closed = async {
+        if stop_on_stdin_close {
+            stdin_closed().await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = local_cluster::stop_signal() => {}
+        () = stdin_closed => {}
+    }
     println!("stopping");
     shop.shutdown().await;
     Ok(())
@@ -133,6 +158,28 @@ async fn run_scenario(url: &str) -> Result<(), Box<dyn Error>> {
     }
     println!("{} passed, 0 failed", report.checks.len());
     Ok(())
+}
+
+/// Resolves when standard input reaches its end (the parent closed it, or died), or cannot
+/// be read.
+async fn stdin_closed() {
+    let (closed_tx, closed) = tokio::sync::oneshot::channel();
+    // A plain thread: a blocking read must not hold up the runtime's shutdown.
+    let watcher = std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = closed_tx.send(());
+        });
+    match watcher {
+        Ok(_) => {
+            let _ = closed.await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch stdin; only a signal stops the shop");
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 fn init_tracing() {
