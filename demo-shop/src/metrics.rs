@@ -6,7 +6,9 @@
 //! policies add `actor_calls_total`, `actor_call_retries_total` and `actor_breaker_state`.
 //! Figures the framework keeps itself are sampled when scraped: each service's restarts
 //! (`shop_service_restarts_total`), mailbox depth and liveness and, in a cluster, the node's
-//! transport counters (`node_*`).
+//! transport counters (`node_*`), and the framework's own actor and system counters
+//! (`actor_messages_handled_total`, `actor_restarts_total`, `actor_mailbox_depth`,
+//! `actor_system_*`; see `actor_core::stats`).
 
 use std::sync::OnceLock;
 
@@ -43,6 +45,7 @@ pub(crate) fn install() -> &'static PrometheusHandle {
 
 /// Samples the framework's figures for `process` and renders everything.
 pub(crate) fn render(process: &Process) -> String {
+    actor_core::export_metrics(&process.system);
     for (kind, supervisor) in &process.hosted {
         let service = kind.name();
         metrics::counter!("shop_service_restarts_total", "service" => service)

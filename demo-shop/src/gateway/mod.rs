@@ -77,7 +77,17 @@ async fn count_request(request: Request, next: Next) -> Response {
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
-    let response = next.run(request).await;
+    // Every request starts a trace: the services it reaches, on any node, log its trace id.
+    let trace = actor_core::trace::TraceContext::new_root();
+    let span = tracing::info_span!("http", %method, %route, trace_id = %trace.trace_id_hex());
+    let mut response = tracing::Instrument::instrument(
+        actor_core::trace::in_context(trace, next.run(request)),
+        span,
+    )
+    .await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&trace.trace_id_hex()) {
+        response.headers_mut().insert("x-trace-id", value);
+    }
     let status = response.status().as_u16().to_string();
     let labels = [("method", method), ("route", route)];
     metrics::histogram!("http_request_seconds", &labels).record(started.elapsed().as_secs_f64());
