@@ -121,6 +121,8 @@ pub(crate) struct LocalIdentity<'a> {
     /// cluster name (the certificates authenticate; the proof still binds the hello to this
     /// connection).
     pub(crate) secret: &'a ClusterSecret,
+    /// Raised on the connection once both hellos verify.
+    pub(crate) limits: &'a crate::tls::TransportLimits,
 }
 
 /// An authenticated connection and its control stream.
@@ -176,12 +178,15 @@ pub(crate) async fn dial(
         .into_result()
         .map_err(|rejection| ConnectError::Refused { addr, rejection })?;
     match auth::verify_hello(&theirs, me.cluster, me.secret, &exporter, Role::Acceptor) {
-        Ok(peer) => Ok(Handshake {
-            conn,
-            peer,
-            control_send: send,
-            control_recv: recv,
-        }),
+        Ok(peer) => {
+            me.limits.open_after_auth(&conn);
+            Ok(Handshake {
+                conn,
+                peer,
+                control_send: send,
+                control_recv: recv,
+            })
+        }
         Err(source) => {
             conn.close(code_for(&source), b"refused");
             Err(ConnectError::PeerRefused { addr, source })
@@ -189,13 +194,53 @@ pub(crate) async fn dial(
     }
 }
 
-/// Runs the acceptor's side of the handshake on an incoming connection.
+/// Runs the acceptor's side of the handshake on an incoming connection: TLS, then the
+/// hellos within `timeout`. A peer that is too slow is closed with
+/// [`close_code::HANDSHAKE_TIMEOUT`], one that breaks the protocol with
+/// [`close_code::PROTOCOL_VIOLATION`].
 pub(crate) async fn accept(
     incoming: quinn::Incoming,
     me: &LocalIdentity<'_>,
+    timeout: std::time::Duration,
 ) -> Result<Handshake, AcceptError> {
-    let conn = incoming.await?;
-    let exporter = exporter(&conn).map_err(AcceptError::Protocol)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let conn = tokio::time::timeout_at(deadline, incoming)
+        .await
+        .map_err(|_| AcceptError::Protocol("TLS handshake timed out".to_string()))??;
+    match tokio::time::timeout_at(deadline, exchange_hellos(&conn, me)).await {
+        Ok(Ok((peer, control_send, control_recv))) => {
+            me.limits.open_after_auth(&conn);
+            Ok(Handshake {
+                conn,
+                peer,
+                control_send,
+                control_recv,
+            })
+        }
+        Ok(Err(e)) => {
+            if let AcceptError::Protocol(_) = &e {
+                conn.close(
+                    close_code::PROTOCOL_VIOLATION,
+                    b"handshake protocol violation",
+                );
+            }
+            Err(e)
+        }
+        Err(_) => {
+            conn.close(close_code::HANDSHAKE_TIMEOUT, b"handshake timed out");
+            Err(AcceptError::Protocol(
+                "hello not received in time".to_string(),
+            ))
+        }
+    }
+}
+
+/// The acceptor's hello exchange on an established TLS connection.
+async fn exchange_hellos(
+    conn: &Connection,
+    me: &LocalIdentity<'_>,
+) -> Result<(PeerIdentity, SendStream, RecvStream), AcceptError> {
+    let exporter = exporter(conn).map_err(AcceptError::Protocol)?;
     let (mut send, mut recv) = conn.accept_bi().await?;
     let bytes = read_blob(&mut recv).await.map_err(AcceptError::Protocol)?;
     let verified = Hello::from_bytes(&bytes).and_then(|hello| {
@@ -230,12 +275,7 @@ pub(crate) async fn accept(
     write_blob(&mut send, &reply)
         .await
         .map_err(|e| AcceptError::Protocol(e.to_string()))?;
-    Ok(Handshake {
-        conn,
-        peer,
-        control_send: send,
-        control_recv: recv,
-    })
+    Ok((peer, send, recv))
 }
 
 /// The close code that tells the peer why its hello was refused.

@@ -117,6 +117,8 @@ pub(crate) struct NodeShared {
     pub(crate) system: ActorSystem,
     pub(crate) endpoint: Endpoint,
     pub(crate) client: quinn::ClientConfig,
+    /// Stream counts and windows an authenticated connection is opened up to.
+    pub(crate) transport: crate::tls::TransportLimits,
     /// Live links by peer node name (one per pair).
     pub(crate) peers: DashMap<String, Arc<PeerLink>>,
     /// Peers being dialed now (so gossip does not dial the same node twice at once).
@@ -175,6 +177,7 @@ impl Node {
             system: system.clone(),
             endpoint,
             client,
+            transport: limits,
             peers: DashMap::new(),
             dialing: DashMap::new(),
             served: DashMap::new(),

@@ -34,6 +34,7 @@ impl NodeShared {
             node: &self.name,
             incarnation: self.incarnation,
             secret: &self.proof_key,
+            limits: &self.transport,
         }
     }
 
@@ -219,20 +220,15 @@ pub(crate) async fn accept_loop(node: Arc<NodeShared>) {
         tokio::spawn(async move {
             let addr = incoming.remote_address();
             let timeout = node.handshake_timeout();
-            match tokio::time::timeout(timeout, handshake::accept(incoming, &node.identity())).await
-            {
-                Ok(Ok(handshake)) => {
+            match handshake::accept(incoming, &node.identity(), timeout).await {
+                Ok(handshake) => {
                     if !node.shutting_down.load(Ordering::Acquire) {
                         node.install(handshake, false);
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     Counters::add(&node.counters.handshakes_refused, 1);
                     tracing::warn!(node = %node.name, %addr, error = %e, "incoming connection refused");
-                }
-                Err(_) => {
-                    Counters::add(&node.counters.handshakes_refused, 1);
-                    tracing::warn!(node = %node.name, %addr, "incoming connection did not finish its handshake in time");
                 }
             }
         });

@@ -71,7 +71,7 @@ pub struct TransportLimits {
     pub keep_alive_interval: Duration,
     /// Bidirectional streams the peer may have open at once. Default: 64.
     pub max_concurrent_bidi_streams: u32,
-    /// Unidirectional streams the peer may have open at once. Default: 64.
+    /// Unidirectional streams the peer may have open at once (none are used today). Default: 0.
     pub max_concurrent_uni_streams: u32,
 }
 
@@ -81,12 +81,16 @@ impl Default for TransportLimits {
             idle_timeout: Duration::from_secs(10),
             keep_alive_interval: Duration::from_secs(2),
             max_concurrent_bidi_streams: 64,
-            max_concurrent_uni_streams: 64,
+            max_concurrent_uni_streams: 0,
         }
     }
 }
 
 impl TransportLimits {
+    /// The settings a connection starts with, before the peer has proven it belongs: one
+    /// bidirectional stream (for the hello), no unidirectional ones, and a small receive
+    /// window, so an unauthenticated peer can make the node buffer a hello and little else.
+    /// [`TransportLimits::open_after_auth`] raises them once both hellos verify.
     fn transport_config(&self) -> Result<Arc<quinn::TransportConfig>, TlsError> {
         let idle = quinn::IdleTimeout::try_from(self.idle_timeout)
             .map_err(|_| TlsError::IdleTimeoutTooLarge(self.idle_timeout))?;
@@ -94,11 +98,28 @@ impl TransportLimits {
         config
             .max_idle_timeout(Some(idle))
             .keep_alive_interval(Some(self.keep_alive_interval))
-            .max_concurrent_bidi_streams(self.max_concurrent_bidi_streams.into())
-            .max_concurrent_uni_streams(self.max_concurrent_uni_streams.into());
+            .max_concurrent_bidi_streams(1u32.into())
+            .max_concurrent_uni_streams(0u32.into())
+            .receive_window(PRE_AUTH_RECEIVE_WINDOW.into());
         Ok(Arc::new(config))
     }
+
+    /// Opens an authenticated connection up to its working limits: the configured stream
+    /// counts and a receive window for real traffic.
+    pub fn open_after_auth(&self, conn: &quinn::Connection) {
+        conn.set_max_concurrent_bi_streams(self.max_concurrent_bidi_streams.into());
+        conn.set_max_concurrent_uni_streams(self.max_concurrent_uni_streams.into());
+        conn.set_receive_window(AUTHENTICATED_RECEIVE_WINDOW.into());
+    }
 }
+
+/// Connection-wide receive window before authentication: room for a hello (16 KiB at most)
+/// with margin.
+const PRE_AUTH_RECEIVE_WINDOW: u32 = 64 * 1024;
+/// Connection-wide receive window once authenticated: enough for many busy lanes at once.
+const AUTHENTICATED_RECEIVE_WINDOW: u32 = 64 * 1024 * 1024;
+/// Handshakes in progress at once; further connection attempts are refused until some end.
+const MAX_INCOMING: usize = 256;
 
 /// How nodes authenticate each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +284,7 @@ impl NodeTls {
         let mut config =
             quinn::ServerConfig::with_crypto(Arc::new(QuicServerConfig::try_from(tls)?));
         config.transport_config(limits.transport_config()?);
+        config.max_incoming(MAX_INCOMING);
         Ok(config)
     }
 

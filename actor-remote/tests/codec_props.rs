@@ -1,8 +1,12 @@
 //! Properties of the wire codec: valid frames round-trip, whatever the chunking, and no input
-//! (random, truncated or corrupted) makes the decoder panic.
+//! (random, truncated or corrupted) makes the decoder panic. The inputs the fuzzers keep
+//! (`fuzz/corpus`, `fuzz/regressions`) are replayed here too, so a crash once found stays fixed.
+
+use std::path::{Path, PathBuf};
 
 use actor_remote::codec::{
-    Control, Frame, FrameDecoder, Target, TraceContext, decode_body, encode_frame,
+    Control, DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, Target, TraceContext, decode_body,
+    encode_frame,
 };
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
@@ -135,4 +139,75 @@ proptest! {
         let _ = decode_body::<Control>(&bytes);
         let _ = decode_body::<(String, Vec<u64>, Option<bool>)>(&bytes);
     }
+}
+
+/// Every file the frame decoder's fuzzers keep: the seed corpus and past crashes.
+fn fuzz_inputs() -> Vec<(PathBuf, Vec<u8>)> {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut inputs = Vec::new();
+    for dir in ["corpus/frame_decoder", "regressions/frame_decoder"] {
+        let Ok(entries) = std::fs::read_dir(fuzz.join(dir)) else {
+            continue;
+        };
+        for path in entries.flatten().map(|e| e.path()) {
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if path.is_file() && !hidden {
+                let bytes = std::fs::read(&path).expect("readable fuzz input");
+                inputs.push((path, bytes));
+            }
+        }
+    }
+    inputs.sort();
+    inputs
+}
+
+/// Replays one input in the fuzz target's format (chunk size, frame-limit bit, then the
+/// stream; see `fuzz/driver/src/lib.rs`): decodes it in chunks and re-encodes every frame.
+/// Returns how many frames it held.
+fn replay_fuzz_input(data: &[u8]) -> usize {
+    let [chunk, limit, stream @ ..] = data else {
+        return 0;
+    };
+    let max = if limit & 1 == 0 {
+        256
+    } else {
+        DEFAULT_MAX_FRAME_LEN
+    };
+    let mut decoder = FrameDecoder::new(max);
+    let mut buf = BytesMut::new();
+    let mut count = 0;
+    for piece in stream.chunks(usize::from(*chunk).max(1)) {
+        buf.extend_from_slice(piece);
+        let Ok(frames) = drain(&mut decoder, &mut buf) else {
+            break;
+        };
+        for frame in frames {
+            let mut again = encoded(&frame);
+            let back = FrameDecoder::new(max)
+                .decode(&mut again)
+                .expect("re-decodes");
+            assert_eq!(back, Some(frame), "a decoded frame survives re-encoding");
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn every_kept_fuzz_input_decodes_without_panic() {
+    let inputs = fuzz_inputs();
+    assert!(
+        inputs.len() >= 20,
+        "the seed corpus is in fuzz/corpus/frame_decoder ({} files found)",
+        inputs.len()
+    );
+    let mut frames = 0;
+    for (path, data) in &inputs {
+        let replayed = std::panic::catch_unwind(|| replay_fuzz_input(data));
+        frames += replayed.unwrap_or_else(|_| panic!("{} makes the codec panic", path.display()));
+    }
+    // The seeds hold valid frames of every kind: the format above is the one they were written in.
+    assert!(frames >= 10, "only {frames} frames in the corpus");
 }
