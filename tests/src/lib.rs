@@ -13,8 +13,11 @@
 //!   process's own node, so both ends are configured alike.
 //! - [`process`]: [`NodeProcess`](process::NodeProcess), a `test-node` child process with
 //!   bounded waits that never outlives its test.
+//! - [`relay`]: [`Relay`](relay::Relay), a fault-injecting UDP relay between two nodes
+//!   (loss, delay, blackhole, heal), for the network fault tests.
 
 pub mod cluster;
 pub mod echo;
 pub mod node_args;
 pub mod process;
+pub mod relay;
