@@ -148,6 +148,10 @@ impl Membership {
         config.suspect_to_down_after = Duration::from_millis(timing.suspect_to_down_ms);
         config.max_packet_size = NonZeroUsize::MIN.saturating_add(64 * 1024 - 1);
         config.notify_down_members = true;
+        // Each update is gossiped this many times. The LAN preset's few transmissions could
+        // all go to the reachable side of a short partition, so a suspect never heard of its
+        // suspicion, never refuted it, and was declared down.
+        config.max_transmissions = std::num::NonZeroU8::MIN.saturating_add(9);
         let foca = Foca::new(
             me.clone(),
             config,
