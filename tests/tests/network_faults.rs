@@ -36,17 +36,14 @@
 //! third node to probe indirectly, and `c` reaches both
 //! ([`a_cut_between_two_nodes_is_bridged_by_the_third`]).
 //!
-//! # Known defects (ignored tests)
+//! # Known defect (ignored test)
 //!
-//! A partition shorter than the bound is survived when it is shorter than a probe round
-//! ([`SHORT_CUT`]); one long enough to raise suspicions ([`SUSPECTED_CUT`], still well
-//! under the bound) shows two defects of the membership layer, each pinned by an ignored
-//! test that fails today:
-//! - every refuted suspicion still makes the suspect rejoin under a new incarnation
-//!   ([`a_refuted_suspicion_does_not_make_the_suspected_node_rejoin`]);
-//! - about one such cut in ten gets the cut-off node declared down, because nothing tells
-//!   it of the suspicion once the partition heals
-//!   ([`partitions_shorter_than_the_bound_never_mark_the_cut_off_node_down`]).
+//! A partition shorter than the bound is survived whether it is shorter than a probe round
+//! ([`SHORT_CUT`]) or long enough to raise suspicions ([`SUSPECTED_CUT`], still well under
+//! the bound; [`partitions_shorter_than_the_bound_never_mark_the_cut_off_node_down`]). One
+//! defect of the membership layer remains, pinned by an ignored test that fails today:
+//! every refuted suspicion still makes the suspect rejoin under a new incarnation
+//! ([`a_refuted_suspicion_does_not_make_the_suspected_node_rejoin`]).
 //!
 //! Measured times are printed on stderr (`--nocapture`). The tests take turns (see
 //! [`SERIAL`]): several clusters at once would crowd two cores and make the timing
