@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use actor_remote::auth::ClusterSecret;
 use actor_remote::config::Limits;
-use actor_remote::tls::{Credentials, NodeTls, SERVER_NAME};
+use actor_remote::tls::{Credentials, NodeTls, SERVER_NAME, TransportLimits};
 use bytes::{Buf, BufMut, BytesMut};
 use quinn::{Connection, Endpoint, RecvStream, SendStream};
 use tokio::io::AsyncReadExt;
@@ -101,7 +101,7 @@ impl RawQuinn {
         let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
         let server = Endpoint::server(tls.server_config(&limits)?, loopback)?;
         let client = Endpoint::client(loopback)?;
-        let accept = tokio::spawn(accept_loop(server.clone()));
+        let accept = tokio::spawn(accept_loop(server.clone(), limits.clone()));
         let conn = client
             .connect_with(
                 tls.client_config(&limits)?,
@@ -109,6 +109,9 @@ impl RawQuinn {
                 SERVER_NAME,
             )?
             .await?;
+        // The same working limits an authenticated node link is opened up to (a node starts
+        // a connection with one stream and a small window until the peer proves it belongs).
+        limits.open_after_auth(&conn);
         Ok(Self {
             server,
             client,
@@ -300,10 +303,12 @@ fn put_frame(out: &mut BytesMut, payload: &[u8]) {
 }
 
 /// Accepts connections, and on each the streams the client opens.
-async fn accept_loop(endpoint: Endpoint) {
+async fn accept_loop(endpoint: Endpoint, limits: TransportLimits) {
     while let Some(incoming) = endpoint.accept().await {
+        let limits = limits.clone();
         tokio::spawn(async move {
             let Ok(conn) = incoming.await else { return };
+            limits.open_after_auth(&conn);
             while let Ok((send, recv)) = conn.accept_bi().await {
                 tokio::spawn(async move {
                     // A stream ends with an error when the client closes the connection.
