@@ -468,7 +468,10 @@ async fn the_scenario_passes_against_three_processes() {
         "nodes a and c run gateways: {gateways:?}"
     );
     for url in &gateways {
-        let view = until_view(&Client::for_url(url), "all six services placed", all_placed).await;
+        // A peer's names can arrive (on its link) a moment before the membership counts it.
+        let settled =
+            |view: &Value| all_placed(view) && view["members"].as_array().map(Vec::len) == Some(3);
+        let view = until_view(&Client::for_url(url), "all six services placed", settled).await;
         assert_eq!(view["mode"], "cluster");
         let members = view["members"].as_array().map(Vec::len);
         assert_eq!(members, Some(3), "three members: {view}");
