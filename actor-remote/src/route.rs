@@ -120,13 +120,21 @@ impl NameRoute {
     }
 
     fn unreachable(&self, msg: ErasedMessage) -> SendError<ErasedMessage> {
-        if let Some(node) = self.node.upgrade() {
-            Counters::add(&node.counters.tells_dropped, 1);
-        }
         SendError::Unreachable {
             msg,
             node: self.peer().to_string(),
         }
+    }
+
+    /// Counts a tell refused because its node cannot be reached (asks are not tells).
+    fn count_tell(
+        &self,
+        sent: Result<(), SendError<ErasedMessage>>,
+    ) -> Result<(), SendError<ErasedMessage>> {
+        if let (Err(SendError::Unreachable { .. }), Some(node)) = (&sent, self.node.upgrade()) {
+            Counters::add(&node.counters.tells_dropped, 1);
+        }
+        sent
     }
 
     fn refused(&self, e: LinkSendError, msg: ErasedMessage) -> SendError<ErasedMessage> {
@@ -159,18 +167,23 @@ impl RemoteRoute for NameRoute {
 
     fn tell(&self, msg: ErasedMessage) -> BoxFuture<'_, Result<(), SendError<ErasedMessage>>> {
         Box::pin(async move {
-            let (msg, outbound, body, link) = self.encode(msg)?;
-            match link.tell(&self.name, outbound.tag, body).await {
-                Ok(()) => Ok(()),
-                Err(e) => Err(self.refused(e, msg)),
-            }
+            let sent = match self.encode(msg) {
+                Ok((msg, outbound, body, link)) => link
+                    .tell(&self.name, outbound.tag, body)
+                    .await
+                    .map_err(|e| self.refused(e, msg)),
+                Err(e) => Err(e),
+            };
+            self.count_tell(sent)
         })
     }
 
     fn try_tell(&self, msg: ErasedMessage) -> Result<(), SendError<ErasedMessage>> {
-        let (msg, outbound, body, link) = self.encode(msg)?;
-        link.try_tell(&self.name, outbound.tag, body)
-            .map_err(|e| self.refused(e, msg))
+        let sent = self.encode(msg).and_then(|(msg, outbound, body, link)| {
+            link.try_tell(&self.name, outbound.tag, body)
+                .map_err(|e| self.refused(e, msg))
+        });
+        self.count_tell(sent)
     }
 
     fn send_ask(

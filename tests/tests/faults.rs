@@ -261,9 +261,6 @@ async fn kill_9_during_a_burst_resolves_every_ask_and_the_survivor_gives_its_mem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in actor-remote: an ask refused as Unreachable is counted in \
-            NodeStats::tells_dropped (NameRoute::unreachable counts every refusal, asks \
-            included), so the counter overstates dropped tells"]
 async fn an_ask_refused_as_unreachable_is_not_counted_as_a_dropped_tell() {
     let _turn = SERIAL.lock().await;
     let tester = Node::start(NodeArgs::new("tester", SECRET).config())
