@@ -120,6 +120,21 @@ async fn serve_where(node: &Node, name: &str) {
     node.serve(&actor).expect("serve");
 }
 
+/// Starts `c` again on `addr` with `a` as its seed (retrying, bounded, until the old socket is
+/// released) and serves `svc` on it.
+async fn restart_c(a: &Node, addr: std::net::SocketAddr) -> Node {
+    let mut again = config("c", "s", vec![a.local_addr().to_string()]);
+    again.listen = addr;
+    for _ in 0..250 {
+        if let Ok(node) = Node::start(again.clone()).await {
+            serve_where(&node, "svc").await;
+            return node;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{addr} was not released within 5 s");
+}
+
 async fn stop(nodes: &[&Node]) {
     for node in nodes {
         node.shutdown().await;
@@ -305,15 +320,7 @@ async fn a_restarted_node_rejoins_and_serves_again() {
     c.crash().await;
     drop(c);
     wait_for("c down", || state_of(&a, "c") == Some(MemberState::Down)).await;
-    let mut again = config("c", "s", vec![a.local_addr().to_string()]);
-    again.listen = addr;
-    let c2 = loop {
-        match Node::start(again.clone()).await {
-            Ok(node) => break node,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    serve_where(&c2, "svc").await;
+    let c2 = restart_c(&a, addr).await;
     wait_for("c to be alive again", || {
         state_of(&a, "c") == Some(MemberState::Alive)
     })
@@ -464,15 +471,7 @@ async fn the_circuit_breaker_opens_while_a_node_is_down_and_closes_after_it_reco
         "fails fast while open"
     );
 
-    let mut again = config("c", "s", vec![a.local_addr().to_string()]);
-    again.listen = addr;
-    let c2 = loop {
-        match Node::start(again.clone()).await {
-            Ok(node) => break node,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    serve_where(&c2, "svc").await;
+    let c2 = restart_c(&a, addr).await;
     wait_for("c to be back", || {
         state_of(&a, "c") == Some(MemberState::Alive)
     })
