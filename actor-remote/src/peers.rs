@@ -316,6 +316,15 @@ pub(crate) async fn join_seeds(node: Arc<NodeShared>) {
                         joined = true;
                     }
                     Err(ConnectError::ShuttingDown) => return,
+                    // The seed dialed us at the same moment and kept its own connection: we
+                    // are connected, through that one.
+                    Err(ConnectError::Connection {
+                        source: quinn::ConnectionError::ApplicationClosed(close),
+                        ..
+                    }) if close.error_code == close_code::DUPLICATE => {
+                        tracing::debug!(node = %node.name, %seed, "simultaneous dial; keeping the seed's connection");
+                        joined = !node.peers.is_empty();
+                    }
                     Err(e) => {
                         if round == 1 {
                             tracing::warn!(node = %node.name, %seed, %addr, error = %e, "seed unreachable; will retry with back-off");
