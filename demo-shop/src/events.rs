@@ -10,7 +10,7 @@
 //! | `order.created` | orders, when an order is confirmed | analytics, notifications (confirmation) |
 //! | `order.failed` | orders, when an order ends `FAILED` | analytics, notifications (apology) |
 
-use actor_core::{ActorSystem, Message, Topic};
+use actor_core::{Actor, ActorSystem, Context, Handler, Message, Topic};
 use actor_remote::RemoteMessage;
 use serde::{Deserialize, Serialize};
 
@@ -103,4 +103,16 @@ where
     metrics::counter!("shop_events_published_total", "topic" => topic.name().to_owned())
         .increment(1);
     tracing::debug!(topic = topic.name(), delivered, "event published");
+}
+
+/// Subscribes the actor of `ctx` to every shop event (user registered, order created, order
+/// failed), as the services that record them do.
+pub(crate) fn subscribe_to_all<A>(ctx: &Context<A>)
+where
+    A: Actor + Handler<UserRegistered> + Handler<OrderCreated> + Handler<OrderFailed>,
+{
+    let pubsub = ctx.system().pubsub();
+    pubsub.subscribe(&user_registered(), ctx.myself().recipient());
+    pubsub.subscribe(&order_created(), ctx.myself().recipient());
+    pubsub.subscribe(&order_failed(), ctx.myself().recipient());
 }

@@ -76,10 +76,7 @@ impl RemoteActor for Analytics {
 impl Actor for Analytics {
     async fn started(&mut self, ctx: &mut Context<Self>) -> Result<(), BoxError> {
         self.db.open()?;
-        let pubsub = ctx.system().pubsub();
-        pubsub.subscribe(&events::user_registered(), ctx.myself().recipient());
-        pubsub.subscribe(&events::order_created(), ctx.myself().recipient());
-        pubsub.subscribe(&events::order_failed(), ctx.myself().recipient());
+        events::subscribe_to_all(ctx);
         Ok(())
     }
 }
