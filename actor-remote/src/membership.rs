@@ -382,3 +382,6 @@ impl Driver {
         self.suspected = now;
     }
 }
+
+#[cfg(test)]
+mod tests;
