@@ -14,7 +14,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use foca::{AccumulatingRuntime, BincodeCodec, Config, Foca, Identity, OwnedNotification, Timer};
+use foca::{
+    AccumulatingRuntime, BincodeCodec, Codec, Config, Foca, Identity, Message, OwnedNotification,
+    Timer,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
@@ -147,17 +150,16 @@ impl Membership {
         config.probe_rtt = Duration::from_millis(timing.probe_rtt_ms);
         config.suspect_to_down_after = Duration::from_millis(timing.suspect_to_down_ms);
         config.max_packet_size = NonZeroUsize::MIN.saturating_add(64 * 1024 - 1);
+        // A node declared down is told so (`TurnUndead`), renews its identity and rejoins at
+        // once. Without it, the two sides of a healed partition would ignore each other's
+        // packets as coming from down members until foca forgets them (`remove_down_after`,
+        // 24 h). foca also sends it after refuted suspicions; `drain` drops those.
         config.notify_down_members = true;
         // Each update is gossiped this many times. The LAN preset's few transmissions could
         // all go to the reachable side of a short partition, so a suspect never heard of its
         // suspicion, never refuted it, and was declared down.
         config.max_transmissions = std::num::NonZeroU8::MIN.saturating_add(9);
-        let foca = Foca::new(
-            me.clone(),
-            config,
-            StdRng::from_os_rng(),
-            BincodeCodec(bincode::config::standard()),
-        );
+        let foca = Foca::new(me.clone(), config, StdRng::from_os_rng(), wire_codec());
         let (tx, rx) = mpsc::channel(INPUT_CAPACITY);
         let table = Arc::new(Mutex::new(HashMap::from([(
             me.name.clone(),
@@ -171,6 +173,7 @@ impl Membership {
         let leaving = Arc::new(Mutex::new(HashSet::new()));
         let driver = Driver {
             foca,
+            codec: wire_codec(),
             runtime: AccumulatingRuntime::new(),
             tx: tx.clone(),
             host,
@@ -224,11 +227,19 @@ impl Membership {
     }
 }
 
-type Swim =
-    Foca<ClusterId, BincodeCodec<bincode::config::Configuration>, StdRng, foca::NoCustomBroadcast>;
+type WireCodec = BincodeCodec<bincode::config::Configuration>;
+
+type Swim = Foca<ClusterId, WireCodec, StdRng, foca::NoCustomBroadcast>;
+
+/// How foca's packets are encoded (the driver decodes the headers of its own packets too).
+fn wire_codec() -> WireCodec {
+    BincodeCodec(bincode::config::standard())
+}
 
 struct Driver {
     foca: Swim,
+    /// Reads the headers of outgoing packets (see [`Driver::tells_a_live_member_it_is_down`]).
+    codec: WireCodec,
     runtime: AccumulatingRuntime<ClusterId>,
     tx: mpsc::Sender<Input>,
     host: Arc<dyn MembershipHost>,
@@ -264,6 +275,10 @@ impl Driver {
     /// Carries out what foca asked for: sends, timers, notifications.
     fn drain(&mut self) {
         while let Some((to, packet)) = self.runtime.to_send() {
+            if self.tells_a_live_member_it_is_down(&to, &packet) {
+                tracing::debug!(member = %to.name, "dropped a TurnUndead to a live member");
+                continue;
+            }
             self.host.send_membership(&to, packet);
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
@@ -277,6 +292,29 @@ impl Driver {
             self.notified(notification);
         }
         self.track_suspects();
+    }
+
+    /// Whether `packet` is a `TurnUndead` ("you were declared down") for a node this foca
+    /// holds as alive or suspect, which must not go out.
+    ///
+    /// foca 1.0 (and 2.0) sends one whenever a suspect-to-down timer fires, even if the
+    /// suspect refuted the suspicion in the meantime: in `Foca::handle_timer`,
+    /// `Timer::ChangeSuspectToDown` sends it whenever `Members::apply_existing_if` returns
+    /// `Some`, and that returns `Some` for a known member whether or not its
+    /// "still the suspected incarnation" condition held. The receiver does not check that the
+    /// packet was meant for its current identity: it renews its identity and rejoins, so every
+    /// refuted suspicion became a rejoin, and its registrations and links were churned.
+    ///
+    /// The check is by name, so a `TurnUndead` for an older incarnation of a node whose newer
+    /// one is live is dropped too. A member this foca holds as down (or does not know) still
+    /// gets its `TurnUndead`, which is what heals a partition (see `notify_down_members` in
+    /// [`Membership::start`]). The price is decoding the header of every outgoing packet, two
+    /// identities and a tag; if our view is wrong and the node is down elsewhere, the nodes
+    /// that hold it as down tell it.
+    fn tells_a_live_member_it_is_down(&mut self, to: &ClusterId, packet: &[u8]) -> bool {
+        let turn_undead = Codec::<ClusterId>::decode_header(&mut self.codec, packet)
+            .is_ok_and(|header| matches!(header.message, Message::TurnUndead));
+        turn_undead && self.foca.iter_members().any(|m| m.id().name == to.name)
     }
 
     fn notified(&mut self, notification: OwnedNotification<ClusterId>) {

@@ -4,12 +4,14 @@
 
 use super::*;
 
-/// The short timing of the network-fault tests.
+/// The short timing of the network-fault tests: a cut of [`SUSPECTED_CUT`] raises
+/// suspicions and ends well before suspect-to-down.
 const TIMING: MembershipTiming = MembershipTiming {
     probe_period_ms: 100,
     probe_rtt_ms: 50,
     suspect_to_down_ms: 500,
 };
+const SUSPECTED_CUT: Duration = Duration::from_millis(250);
 /// Longer than suspect-to-down plus a few probe periods.
 const SETTLE: Duration = Duration::from_millis(1_500);
 
@@ -169,8 +171,34 @@ impl Cluster {
     }
 }
 
-/// foca tells a node it was declared down (`TurnUndead`, with `notify_down_members`), so it
-/// rejoins once it is reachable again.
+#[tokio::test(start_paused = true)]
+async fn a_refuted_suspicion_does_not_make_the_suspect_rejoin() {
+    let cluster = Cluster::start().await;
+    cluster.take_events();
+    cluster.cut_off("a");
+    tokio::time::sleep(SUSPECTED_CUT).await;
+    cluster.heal();
+    tokio::time::sleep(SETTLE).await;
+    let events = cluster.take_events();
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| matches!(e, MemberEvent::Suspect { .. })),
+        "the cut raised a suspicion: {events:?}"
+    );
+    let departures_and_rejoins: Vec<_> = events
+        .iter()
+        .filter(|(_, e)| !matches!(e, MemberEvent::Suspect { .. }))
+        .collect();
+    assert_eq!(
+        departures_and_rejoins,
+        Vec::<&(String, MemberEvent)>::new(),
+        "every suspicion was refuted in time, so nobody rejoined"
+    );
+}
+
+/// The other side of the trade-off: `TurnUndead` to a node that really was declared down
+/// still goes out, so it rejoins once it is reachable again.
 #[tokio::test(start_paused = true)]
 async fn a_node_declared_down_rejoins_once_the_partition_heals() {
     let cluster = Cluster::start().await;
