@@ -36,14 +36,15 @@
 //! third node to probe indirectly, and `c` reaches both
 //! ([`a_cut_between_two_nodes_is_bridged_by_the_third`]).
 //!
-//! # Known defect (ignored test)
+//! # Short partitions
 //!
 //! A partition shorter than the bound is survived whether it is shorter than a probe round
 //! ([`SHORT_CUT`]) or long enough to raise suspicions ([`SUSPECTED_CUT`], still well under
-//! the bound; [`partitions_shorter_than_the_bound_never_mark_the_cut_off_node_down`]). One
-//! defect of the membership layer remains, pinned by an ignored test that fails today:
-//! every refuted suspicion still makes the suspect rejoin under a new incarnation
-//! ([`a_refuted_suspicion_does_not_make_the_suspected_node_rejoin`]).
+//! the bound; [`partitions_shorter_than_the_bound_never_mark_the_cut_off_node_down`]), and a
+//! refuted suspicion does not make the suspect rejoin under a new incarnation
+//! ([`a_refuted_suspicion_does_not_make_the_suspected_node_rejoin`]; foca tells a suspect
+//! it is down when the suspicion times out even if it was refuted, and the membership driver
+//! drops that message).
 //!
 //! Measured times are printed on stderr (`--nocapture`). The tests take turns (see
 //! [`SERIAL`]): several clusters at once would crowd two cores and make the timing
@@ -465,11 +466,6 @@ async fn a_partition_shorter_than_the_bound_marks_nobody_down() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug in actor-remote's membership: a node that refutes a suspicion in time still \
-            rejoins as a new incarnation. foca 1.0's suspect-to-down timer sends TurnUndead \
-            to the suspect even when the suspicion was refuted (`apply_existing_if` returns \
-            Some whether its condition held or not), and actor-remote enables \
-            `notify_down_members`"]
 async fn a_refuted_suspicion_does_not_make_the_suspected_node_rejoin() {
     let _turn = SERIAL.lock().await;
     let trio = Trio::start().await;
