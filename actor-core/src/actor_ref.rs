@@ -6,14 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::actor::{Actor, Handler, Message};
-use crate::envelope::MessageEnvelope;
+use crate::envelope::{AskEnvelope, Told};
 use crate::error::{AskError, SendError};
 use crate::id::ActorId;
 use crate::mailbox::{Mailbox, PushError, Signal};
 use crate::pending::PendingReply;
 use crate::recipient::Recipient;
 use crate::remote::{ErasedMessage, RemoteRoute};
-use crate::reply;
+use crate::reply::{AskCell, ReplyReceiver};
 
 /// A typed handle to an actor.
 ///
@@ -137,7 +137,7 @@ impl<A: Actor> ActorRef<A> {
     {
         match &self.route {
             Route::Local(mb) => mb
-                .push(Box::new(MessageEnvelope::tell(msg)))
+                .push(Told::new(msg))
                 .await
                 .map_err(|env| SendError::Stopped(env.into_message())),
             Route::Remote(r) => r
@@ -158,16 +158,13 @@ impl<A: Actor> ActorRef<A> {
         M: Message,
     {
         match &self.route {
-            Route::Local(mb) => {
-                mb.try_push(Box::new(MessageEnvelope::tell(msg)))
-                    .map_err(|(reason, env)| {
-                        let msg = env.into_message();
-                        match reason {
-                            PushError::Full => SendError::Full(msg),
-                            PushError::Closed => SendError::Stopped(msg),
-                        }
-                    })
-            }
+            Route::Local(mb) => mb.try_push(Told::new(msg)).map_err(|(reason, env)| {
+                let msg = env.into_message();
+                match reason {
+                    PushError::Full => SendError::Full(msg),
+                    PushError::Closed => SendError::Stopped(msg),
+                }
+            }),
             Route::Remote(r) => r
                 .try_tell(ErasedMessage::new(msg))
                 .map_err(|e| e.map(recover::<M>)),
@@ -207,9 +204,9 @@ impl<A: Actor> ActorRef<A> {
         let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
-                let (slot, rx) = reply::channel(timeout);
-                let env = Box::new(MessageEnvelope::ask(msg, slot));
-                match mb.try_push(env) {
+                let cell = AskCell::new(msg, timeout);
+                let (rx, expiry) = ReplyReceiver::new(&cell);
+                match mb.try_push(AskEnvelope::new(cell)) {
                     Ok(()) => {}
                     Err((PushError::Closed, _)) => return Err(AskError::Stopped),
                     // Waiting for room counts against the time-out.
@@ -221,7 +218,7 @@ impl<A: Actor> ActorRef<A> {
                         }
                     }
                 }
-                mb.system.deadlines.watch(deadline, timeout, rx.expiry());
+                mb.system.deadlines.watch(deadline, timeout, expiry);
                 rx.await
             }
             Route::Remote(r) => {
@@ -252,16 +249,16 @@ impl<A: Actor> ActorRef<A> {
         let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
-                let (slot, rx) = reply::channel(timeout);
-                let env = Box::new(MessageEnvelope::ask(msg, slot));
-                let queued = match mb.try_push(env) {
+                let cell = AskCell::new(msg, timeout);
+                let (rx, expiry) = ReplyReceiver::new(&cell);
+                let queued = match mb.try_push(AskEnvelope::new(cell)) {
                     Ok(()) => Ok(()),
                     Err((PushError::Closed, env)) => Err(env),
                     Err((PushError::Full, env)) => mb.push(env).await,
                 };
                 match queued {
                     Ok(()) => {
-                        mb.system.deadlines.watch(deadline, timeout, rx.expiry());
+                        mb.system.deadlines.watch(deadline, timeout, expiry);
                         Ok(PendingReply::local(rx))
                     }
                     Err(env) => Err(SendError::Stopped(env.into_message())),

@@ -273,33 +273,32 @@ impl<A: Actor> Cell<A> {
                 return Ending::StartFailed(reason);
             }
             let ending = loop {
-                match self.mailbox.recv(batch).await {
+                // Bound before handling: a match scrutinee would stay in the task's future
+                // across the handler's await.
+                let env = match self.mailbox.recv(batch).await {
                     Received::Signal(Signal::Terminate) => break Ending::Terminate,
                     Received::Signal(Signal::Stop) => break Ending::Exited(ExitReason::Stopped),
                     Received::Signal(Signal::StopSelf) => {
                         break Ending::Exited(ExitReason::Normal);
                     }
-                    Received::Signal(Signal::Start) => {}
-                    Received::Message(env) => {
-                        let span = tracing::debug_span!(
-                            "handle",
-                            actor = %self.label(),
-                            msg = env.type_name(),
-                            trace_id = tracing::field::Empty,
-                        );
-                        let outcome = handling(env, &mut actor, &mut ctx, &span).await;
-                        crate::stats::bump(&self.mailbox.counters.handled);
-                        if let Err(panic) = outcome {
-                            self.note_failure();
-                            tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
-                            break Ending::Exited(ExitReason::Failed(format!(
-                                "handler panicked: {panic}"
-                            )));
-                        }
-                        if ctx.stop_requested() {
-                            break Ending::Exited(ExitReason::Normal);
-                        }
-                    }
+                    Received::Signal(Signal::Start) => continue,
+                    Received::Message(env) => env,
+                };
+                let span = tracing::debug_span!(
+                    "handle",
+                    actor = %self.label(),
+                    msg = env.type_name(),
+                    trace_id = tracing::field::Empty,
+                );
+                let outcome = handling(env, &mut actor, &mut ctx, &span).await;
+                crate::stats::bump(&self.mailbox.counters.handled);
+                if let Err(panic) = outcome {
+                    self.note_failure();
+                    tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
+                    break Ending::Exited(ExitReason::Failed(format!("handler panicked: {panic}")));
+                }
+                if ctx.stop_requested() {
+                    break Ending::Exited(ExitReason::Normal);
                 }
             };
             if !matches!(ending, Ending::Exited(ExitReason::Failed(_))) {

@@ -1,80 +1,98 @@
-//! The envelope: a typed message plus an optional reply slot, erased to the actor type.
+//! The envelope: a typed message on its way to an actor, erased to the actor type.
 //!
-//! Local delivery never serializes: the mailbox carries `Box<dyn EnvelopeProxy<A>>`, and
-//! handling is a virtual call that runs the typed handler.
+//! Local delivery never serializes: the mailbox carries [`Envelope`]s, and handling is a
+//! virtual call that runs the typed handler. A tell is a boxed message; an ask is its
+//! [`AskCell`], which holds the message and the reply channel in one allocation.
+
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 
 use crate::actor::{Actor, Handler, Message};
 use crate::context::Context;
 use crate::error::AskError;
-use crate::reply::ReplySlot;
+use crate::reply::{Answer, AskCell};
 use crate::trace::TraceContext;
 
-/// A message on its way to an actor of type `A`.
-pub(crate) type Envelope<A> = Box<dyn EnvelopeProxy<A>>;
+/// A message queued for an actor of type `A`.
+pub(crate) enum Envelope<A: Actor> {
+    /// A tell: nobody waits for an answer.
+    Tell(Box<dyn Handle<A>>),
+    /// An ask: answered exactly once, with an error if the envelope is dropped unhandled.
+    Ask(QueuedAsk<A>),
+}
 
-/// Type-erased handling of one queued message.
-pub(crate) trait EnvelopeProxy<A: Actor>: Send {
-    /// Runs the handler and answers the reply slot, if any.
-    fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
-    /// Answers the reply slot, if any, with `err` without handling the message.
-    fn reject(self: Box<Self>, err: AskError);
+impl<A: Actor> Envelope<A> {
+    /// Runs the handler, then answers the ask, if it is one.
+    pub(crate) fn handle<'a>(self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
+        match self {
+            Self::Tell(told) => told.handle(actor, ctx),
+            Self::Ask(mut ask) => match ask.cell.take() {
+                Some(cell) => cell.handle(actor, ctx),
+                None => Box::pin(async {}),
+            },
+        }
+    }
+
+    /// Answers the ask, if it is one, with `err` without handling the message.
+    pub(crate) fn reject(self, err: AskError) {
+        if let Self::Ask(mut ask) = self {
+            if let Some(cell) = ask.cell.take() {
+                cell.reject(err);
+            }
+        }
+    }
+
     /// The message's Rust type name, for spans and logs.
-    fn type_name(&self) -> &'static str;
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Self::Tell(told) => told.type_name(),
+            Self::Ask(ask) => ask.cell.as_ref().map_or("", |c| c.type_name()),
+        }
+    }
+
     /// The trace context the message was sent from.
+    pub(crate) fn trace(&self) -> Option<TraceContext> {
+        match self {
+            Self::Tell(told) => told.trace(),
+            Self::Ask(ask) => ask.cell.as_ref().and_then(|c| c.trace()),
+        }
+    }
+}
+
+/// Type-erased handling of a told message.
+pub(crate) trait Handle<A: Actor>: Send {
+    fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
+    fn type_name(&self) -> &'static str;
     fn trace(&self) -> Option<TraceContext>;
 }
 
-/// The concrete envelope for message type `M`.
-pub(crate) struct MessageEnvelope<M: Message> {
+/// A told message of type `M`.
+pub(crate) struct Told<M: Message> {
     msg: M,
-    reply: Option<ReplySlot<M::Reply>>,
     trace: Option<TraceContext>,
 }
 
-impl<M: Message> MessageEnvelope<M> {
-    pub(crate) fn tell(msg: M) -> Self {
-        Self {
+impl<M: Message> Told<M> {
+    pub(crate) fn new(msg: M) -> Box<Self> {
+        Box::new(Self {
             msg,
-            reply: None,
             trace: TraceContext::current(),
-        }
+        })
     }
 
-    pub(crate) fn ask(msg: M, reply: ReplySlot<M::Reply>) -> Self {
-        Self {
-            msg,
-            reply: Some(reply),
-            trace: TraceContext::current(),
-        }
-    }
-
-    /// Takes the message back out of an envelope that was refused delivery.
+    /// Takes the message back out of a tell that was refused delivery.
     pub(crate) fn into_message(self) -> M {
         self.msg
     }
 }
 
-impl<A, M> EnvelopeProxy<A> for MessageEnvelope<M>
-where
-    A: Handler<M>,
-    M: Message,
-{
+impl<A: Handler<M>, M: Message> Handle<A> for Told<M> {
     fn handle<'a>(self: Box<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
-        let MessageEnvelope { msg, reply, .. } = *self;
+        let msg = self.msg;
         Box::pin(async move {
-            let out = actor.handle(msg, ctx).await;
-            if let Some(slot) = reply {
-                slot.send(Ok(out));
-            }
+            actor.handle(msg, ctx).await;
         })
-    }
-
-    fn reject(self: Box<Self>, err: AskError) {
-        if let Some(slot) = self.reply {
-            slot.send(Err(err));
-        }
     }
 
     fn type_name(&self) -> &'static str {
@@ -83,5 +101,96 @@ where
 
     fn trace(&self) -> Option<TraceContext> {
         self.trace
+    }
+}
+
+/// Type-erased handling of an asked message.
+trait HandleAsk<A: Actor>: Send + Sync {
+    fn handle<'a>(self: Arc<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
+    fn reject(&self, err: AskError);
+    fn abandon(&self);
+    fn type_name(&self) -> &'static str;
+    fn trace(&self) -> Option<TraceContext>;
+}
+
+impl<A: Handler<M>, M: Message> HandleAsk<A> for AskCell<M> {
+    fn handle<'a>(self: Arc<Self>, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
+        let msg = self.take_message();
+        let answer = Answer::new(self);
+        Box::pin(async move {
+            if let Some(msg) = msg {
+                let reply = actor.handle(msg, ctx).await;
+                answer.send(reply);
+            }
+        })
+    }
+
+    fn reject(&self, err: AskError) {
+        self.answer(Err(err));
+    }
+
+    fn abandon(&self) {
+        AskCell::abandon(self);
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+
+    fn trace(&self) -> Option<TraceContext> {
+        AskCell::trace(self)
+    }
+}
+
+/// A queued ask. Dropped unhandled and unrejected (say, with the mailbox), it answers the
+/// asker with the error rather than leaving it to its deadline.
+pub(crate) struct QueuedAsk<A: Actor> {
+    cell: Option<Arc<dyn HandleAsk<A>>>,
+}
+
+impl<A: Actor> Drop for QueuedAsk<A> {
+    fn drop(&mut self) {
+        if let Some(cell) = self.cell.take() {
+            cell.abandon();
+        }
+    }
+}
+
+/// An ask before it is queued: typed, so that a refused one gives its message back.
+pub(crate) struct AskEnvelope<M: Message> {
+    cell: Arc<AskCell<M>>,
+}
+
+impl<M: Message> AskEnvelope<M> {
+    pub(crate) fn new(cell: Arc<AskCell<M>>) -> Self {
+        Self { cell }
+    }
+
+    /// Takes the message back out of an ask that was refused delivery.
+    pub(crate) fn into_message(self) -> M {
+        match self.cell.take_message() {
+            Some(msg) => msg,
+            // Only the actor takes the message, and only once the ask was queued.
+            None => unreachable!("an ask refused delivery still holds its message"),
+        }
+    }
+}
+
+/// What the mailbox can queue for an actor of type `A`, handed back intact when refused.
+pub(crate) trait Enqueue<A: Actor> {
+    fn into_envelope(self) -> Envelope<A>;
+}
+
+impl<A: Handler<M>, M: Message> Enqueue<A> for Box<Told<M>> {
+    fn into_envelope(self) -> Envelope<A> {
+        Envelope::Tell(self)
+    }
+}
+
+impl<A: Handler<M>, M: Message> Enqueue<A> for AskEnvelope<M> {
+    fn into_envelope(self) -> Envelope<A> {
+        Envelope::Ask(QueuedAsk {
+            cell: Some(self.cell),
+        })
     }
 }

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 
 use crate::actor::Actor;
-use crate::envelope::{Envelope, EnvelopeProxy};
+use crate::envelope::{Enqueue, Envelope};
 use crate::id::ActorId;
 use crate::stats::{ActorCounters, ActorStats};
 use crate::system::SystemInfo;
@@ -163,10 +163,7 @@ impl<A: Actor> Mailbox<A> {
     }
 
     /// Queues `env` if there is room, else hands it back.
-    pub(crate) fn try_push<E>(&self, env: Box<E>) -> Result<(), (PushError, Box<E>)>
-    where
-        E: EnvelopeProxy<A> + 'static,
-    {
+    pub(crate) fn try_push<E: Enqueue<A>>(&self, env: E) -> Result<(), (PushError, E)> {
         let mut q = self.lock();
         if q.closed {
             return Err((PushError::Closed, env));
@@ -174,7 +171,7 @@ impl<A: Actor> Mailbox<A> {
         if q.queue.len() + q.in_hand >= self.capacity {
             return Err((PushError::Full, env));
         }
-        q.queue.push_back(env);
+        q.queue.push_back(env.into_envelope());
         let waker = q.rx_waker.take();
         drop(q);
         if let Some(w) = waker {
@@ -186,10 +183,7 @@ impl<A: Actor> Mailbox<A> {
     /// Queues `env`, waiting for room. Hands it back if the mailbox is closed.
     ///
     /// Cancel-safe: dropping the future before it completes leaves nothing queued.
-    pub(crate) async fn push<E>(&self, env: Box<E>) -> Result<(), Box<E>>
-    where
-        E: EnvelopeProxy<A> + 'static,
-    {
+    pub(crate) async fn push<E: Enqueue<A>>(&self, env: E) -> Result<(), E> {
         let mut env = Some(env);
         poll_fn(|cx| {
             let mut q = self.lock();
@@ -204,7 +198,7 @@ impl<A: Actor> Mailbox<A> {
                 env = Some(e);
                 return Poll::Pending;
             }
-            q.queue.push_back(e);
+            q.queue.push_back(e.into_envelope());
             let waker = q.rx_waker.take();
             drop(q);
             if let Some(w) = waker {
