@@ -12,7 +12,7 @@ use crate::id::ActorId;
 use crate::mailbox::{Mailbox, PushError, Signal};
 use crate::pending::PendingReply;
 use crate::recipient::Recipient;
-use crate::remote::{ErasedMessage, RemoteRoute};
+use crate::remote::{ErasedMessage, MessageRef, RemoteRoute, Sending};
 use crate::reply::{AskCell, ReplyReceiver};
 
 /// A typed handle to an actor.
@@ -140,10 +140,13 @@ impl<A: Actor> ActorRef<A> {
                 .push(Told::new(msg))
                 .await
                 .map_err(|env| SendError::Stopped(env.into_message())),
-            Route::Remote(r) => r
-                .tell(ErasedMessage::new(msg))
-                .await
-                .map_err(|e| e.map(recover::<M>)),
+            // Encoded before this returns: the message is only borrowed, and nothing is boxed
+            // unless the route has to wait for room.
+            Route::Remote(r) => match r.tell(MessageRef::new(&msg)) {
+                Ok(Sending::Sent) => Ok(()),
+                Ok(Sending::Waiting(queued)) => queued.await.map_err(|e| e.map(|()| msg)),
+                Err(e) => Err(e.map(|()| msg)),
+            },
         }
     }
 
@@ -166,8 +169,8 @@ impl<A: Actor> ActorRef<A> {
                 }
             }),
             Route::Remote(r) => r
-                .try_tell(ErasedMessage::new(msg))
-                .map_err(|e| e.map(recover::<M>)),
+                .try_tell(MessageRef::new(&msg))
+                .map_err(|e| e.map(|()| msg)),
         }
     }
 

@@ -63,6 +63,52 @@ impl fmt::Debug for ErasedMessage {
     }
 }
 
+/// A message borrowed as `Any`, for a route that encodes it before the send returns: the
+/// sender keeps the message (nothing is boxed) and gets it back if the route refuses it.
+#[derive(Clone, Copy)]
+pub struct MessageRef<'a> {
+    /// `TypeId` of the message type.
+    pub type_id: TypeId,
+    /// Rust type name of the message, for errors.
+    pub type_name: &'static str,
+    /// The message itself.
+    pub value: &'a (dyn Any + Send),
+}
+
+impl<'a> MessageRef<'a> {
+    /// Borrows `msg`.
+    pub fn new<M: Send + 'static>(msg: &'a M) -> Self {
+        Self {
+            type_id: TypeId::of::<M>(),
+            type_name: std::any::type_name::<M>(),
+            value: msg,
+        }
+    }
+}
+
+impl fmt::Debug for MessageRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageRef({})", self.type_name)
+    }
+}
+
+/// How far a remote tell got without waiting.
+pub enum Sending<'a> {
+    /// Encoded and queued; nothing left to do.
+    Sent,
+    /// Encoded; queued once this resolves (the route is waiting for room: flow control).
+    Waiting(BoxFuture<'a, Result<(), SendError<()>>>),
+}
+
+impl fmt::Debug for Sending<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sending::Sent => f.write_str("Sent"),
+            Sending::Waiting(_) => f.write_str("Waiting"),
+        }
+    }
+}
+
 /// A reply erased to `Any`; the ref downcasts it to the message's `Reply` type.
 pub type ErasedReply = Box<dyn Any + Send>;
 
@@ -79,10 +125,11 @@ pub trait RemoteRoute: Send + Sync + 'static {
     fn name(&self) -> Option<&str>;
     /// Whether sends may currently succeed (the node is connected and the actor not known dead).
     fn is_alive(&self) -> bool;
-    /// Delivers a tell, waiting for room (flow control) if needed.
-    fn tell(&self, msg: ErasedMessage) -> BoxFuture<'_, Result<(), SendError<ErasedMessage>>>;
+    /// Encodes a tell now and queues it, or returns the future that queues it once there is
+    /// room (flow control). The caller keeps the message; an error stands for it (`()`).
+    fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>>;
     /// Delivers a tell if that is possible without waiting.
-    fn try_tell(&self, msg: ErasedMessage) -> Result<(), SendError<ErasedMessage>>;
+    fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>>;
     /// Queues an ask for sending (waiting for room if needed) and returns its pending reply,
     /// which must resolve, with the reply or an error, within `timeout` of this call.
     fn send_ask(

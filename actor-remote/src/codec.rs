@@ -17,6 +17,12 @@
 //!      body            the rest: a bincode 2 payload (see [`encode_body`])
 //! ```
 //!
+//! The hot paths use the borrowed form of a frame, [`FrameRef`]: a lane's writer encodes from
+//! its target and a `&'static str` tag with [`encode_frame_ref`], and a reader dispatches
+//! frames straight out of its buffer with [`FrameDecoder::decode_ref`], so neither copies the
+//! target, the tag or the body per message. Both produce and accept exactly the bytes of the
+//! owned [`Frame`] API.
+//!
 //! There is no per-frame version: the protocol version ([`PROTOCOL_VERSION`]) is agreed once, in
 //! the handshake. Decoding is strict: every length is checked against the bytes that remain and
 //! the frame length against [`FrameDecoder::max_frame_len`], unknown kinds, flags and target kinds
@@ -239,13 +245,82 @@ impl Frame {
     /// A writer compares this with the peer's maximum frame length before sending, because a peer
     /// drops the whole connection on an oversized frame.
     pub fn encoded_len(&self) -> usize {
-        let target = match &self.target {
+        self.as_frame_ref().encoded_len()
+    }
+
+    /// This frame, borrowed.
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        FrameRef {
+            kind: self.kind,
+            correlation_id: self.correlation_id,
+            target: self.target.as_ref().map(|t| match t {
+                Target::Name(name) => TargetRef::Name(name),
+                Target::Id(id) => TargetRef::Id(*id),
+            }),
+            tag: &self.tag,
+            trace: self.trace,
+            body: &self.body,
+        }
+    }
+}
+
+/// The addressed actor of a [`FrameRef`], borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TargetRef<'a> {
+    /// A named actor (see [`Target::Name`]).
+    Name(&'a str),
+    /// An actor instance (see [`Target::Id`]).
+    Id(u64),
+}
+
+/// A [`Frame`] whose strings and body are borrowed: what [`FrameDecoder::decode_ref`] hands
+/// out and [`encode_frame_ref`] takes, so the hot paths copy nothing per message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef<'a> {
+    /// What the frame is for.
+    pub kind: FrameKind,
+    /// As [`Frame::correlation_id`].
+    pub correlation_id: u64,
+    /// As [`Frame::target`].
+    pub target: Option<TargetRef<'a>>,
+    /// As [`Frame::tag`].
+    pub tag: &'a str,
+    /// As [`Frame::trace`].
+    pub trace: Option<TraceContext>,
+    /// As [`Frame::body`].
+    pub body: &'a [u8],
+}
+
+impl FrameRef<'_> {
+    /// As [`Frame::encoded_len`].
+    pub fn encoded_len(&self) -> usize {
+        let target = match self.target {
             None => 0,
-            Some(Target::Name(name)) => 2 + name.len(),
-            Some(Target::Id(_)) => 8,
+            Some(TargetRef::Name(name)) => 2 + name.len(),
+            Some(TargetRef::Id(_)) => 8,
         };
         let trace = if self.trace.is_some() { TRACE_LEN } else { 0 };
         MIN_HEADER_LEN + target + self.tag.len() + trace + self.body.len()
+    }
+
+    /// An owned copy (strings and body copied).
+    pub fn to_frame(&self) -> Frame {
+        self.to_owned_with_body(Bytes::copy_from_slice(self.body))
+    }
+
+    /// An owned copy carrying `body` (which the caller took from the same bytes).
+    fn to_owned_with_body(self, body: Bytes) -> Frame {
+        Frame {
+            kind: self.kind,
+            correlation_id: self.correlation_id,
+            target: self.target.map(|t| match t {
+                TargetRef::Name(name) => Target::Name(name.to_string()),
+                TargetRef::Id(id) => Target::Id(id),
+            }),
+            tag: self.tag.to_string(),
+            trace: self.trace,
+            body,
+        }
     }
 
     /// Checks the per-kind header rules from the module docs.
@@ -402,8 +477,18 @@ pub enum CodecError {
 /// [`CodecError::FrameTooLarge`] if the frame exceeds what the u32 length prefix can carry.
 /// On error nothing is appended.
 pub fn encode_frame(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+    encode_frame_ref(&frame.as_frame_ref(), dst)
+}
+
+/// Appends a borrowed frame, length prefix included, to `dst`: the same bytes and errors as
+/// [`encode_frame`], for a sender that keeps the target and tag elsewhere (a lane knows its
+/// target; a tag is `&'static str`) and so builds no owned [`Frame`] per message.
+///
+/// # Errors
+/// As [`encode_frame`]; on error nothing is appended.
+pub fn encode_frame_ref(frame: &FrameRef<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
     frame.check_rules()?;
-    if let Some(Target::Name(name)) = &frame.target {
+    if let Some(TargetRef::Name(name)) = frame.target {
         check_u16_len("target name", name.len())?;
     }
     check_u16_len("tag", frame.tag.len())?;
@@ -418,24 +503,24 @@ pub fn encode_frame(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError>
     dst.put_u8(frame.kind.to_wire());
     dst.put_u8(if frame.trace.is_some() { FLAG_TRACE } else { 0 });
     dst.put_u64(frame.correlation_id);
-    match &frame.target {
+    match frame.target {
         None => dst.put_u8(TARGET_NONE),
-        Some(Target::Name(name)) => {
+        Some(TargetRef::Name(name)) => {
             dst.put_u8(TARGET_NAME);
             put_str(dst, name);
         }
-        Some(Target::Id(id)) => {
+        Some(TargetRef::Id(id)) => {
             dst.put_u8(TARGET_ID);
-            dst.put_u64(*id);
+            dst.put_u64(id);
         }
     }
-    put_str(dst, &frame.tag);
+    put_str(dst, frame.tag);
     if let Some(trace) = &frame.trace {
         dst.put_u128(trace.trace_id);
         dst.put_u64(trace.span_id);
         dst.put_u8(trace.flags);
     }
-    dst.put_slice(&frame.body);
+    dst.put_slice(frame.body);
     Ok(())
 }
 
@@ -493,6 +578,41 @@ impl FrameDecoder {
     /// for a prefix too small for a header, and the header errors of [`CodecError`] for a
     /// malformed frame (whose bytes are consumed). Any error means the stream must be closed.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Frame>, CodecError> {
+        let Some(total) = self.complete_len(buf)? else {
+            return Ok(None);
+        };
+        let mut bytes = buf.split_to(total).freeze();
+        bytes.advance(PREFIX_LEN);
+        let frame = parse_frame(&bytes)?;
+        let body_at = bytes.len() - frame.body.len();
+        let frame = frame.to_owned_with_body(bytes.slice(body_at..));
+        Ok(Some(frame))
+    }
+
+    /// The next complete frame in `buf`, borrowed from it, and how many bytes of `buf` it
+    /// spans (length prefix included): the caller consumes them once done with the frame.
+    ///
+    /// This is [`decode`](Self::decode) without building an owned [`Frame`]: a reader that
+    /// dispatches each frame at once allocates nothing per frame. `Ok(None)` when `buf` does
+    /// not yet hold a whole frame (room for the rest is reserved once the length is accepted).
+    ///
+    /// # Errors
+    /// As [`decode`](Self::decode), except that nothing is consumed; any error means the
+    /// stream must be closed.
+    pub fn decode_ref<'b>(
+        &mut self,
+        buf: &'b mut BytesMut,
+    ) -> Result<Option<(FrameRef<'b>, usize)>, CodecError> {
+        let Some(total) = self.complete_len(buf)? else {
+            return Ok(None);
+        };
+        let frame = parse_frame(&buf[PREFIX_LEN..total])?;
+        Ok(Some((frame, total)))
+    }
+
+    /// The bytes a complete frame at the front of `buf` spans, prefix included; `None` (with
+    /// room reserved) while incomplete.
+    fn complete_len(&self, buf: &mut BytesMut) -> Result<Option<usize>, CodecError> {
         let Some(prefix) = buf.first_chunk::<PREFIX_LEN>() else {
             return Ok(None);
         };
@@ -514,18 +634,13 @@ impl FrameDecoder {
             buf.reserve(total - buf.len());
             return Ok(None);
         }
-        let mut frame = buf.split_to(total).freeze();
-        frame.advance(PREFIX_LEN);
-        parse_frame(frame).map(Some)
+        Ok(Some(total))
     }
 }
 
-/// Parses one frame (without its length prefix).
-fn parse_frame(bytes: Bytes) -> Result<Frame, CodecError> {
-    let mut r = HeaderReader {
-        bytes: &bytes,
-        pos: 0,
-    };
+/// Parses one frame (without its length prefix), borrowing its strings and body.
+fn parse_frame(bytes: &[u8]) -> Result<FrameRef<'_>, CodecError> {
+    let mut r = HeaderReader { bytes, pos: 0 };
     let kind = FrameKind::from_wire(r.u8("frame kind")?)?;
     let flags = r.u8("flags")?;
     if flags & !FLAG_TRACE != 0 {
@@ -534,8 +649,8 @@ fn parse_frame(bytes: Bytes) -> Result<Frame, CodecError> {
     let correlation_id = r.u64("correlation id")?;
     let target = match r.u8("target kind")? {
         TARGET_NONE => None,
-        TARGET_NAME => Some(Target::Name(r.str("target name")?)),
-        TARGET_ID => Some(Target::Id(r.u64("target id")?)),
+        TARGET_NAME => Some(TargetRef::Name(r.str("target name")?)),
+        TARGET_ID => Some(TargetRef::Id(r.u64("target id")?)),
         other => return Err(CodecError::UnknownTargetKind(other)),
     };
     let tag = r.str("tag")?;
@@ -548,14 +663,13 @@ fn parse_frame(bytes: Bytes) -> Result<Frame, CodecError> {
     } else {
         None
     };
-    let body = bytes.slice(r.pos..);
-    let frame = Frame {
+    let frame = FrameRef {
         kind,
         correlation_id,
         target,
         tag,
         trace,
-        body,
+        body: &bytes[r.pos..],
     };
     frame.check_rules()?;
     Ok(frame)
@@ -567,8 +681,8 @@ struct HeaderReader<'a> {
     pos: usize,
 }
 
-impl HeaderReader<'_> {
-    fn take(&mut self, n: usize, field: &'static str) -> Result<&[u8], CodecError> {
+impl<'a> HeaderReader<'a> {
+    fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
         let end = self
             .pos
             .checked_add(n)
@@ -593,12 +707,10 @@ impl HeaderReader<'_> {
         Ok(u64::from_be_bytes(self.array(field)?))
     }
 
-    fn str(&mut self, field: &'static str) -> Result<String, CodecError> {
+    fn str(&mut self, field: &'static str) -> Result<&'a str, CodecError> {
         let len = u16::from_be_bytes(self.array(field)?);
         let raw = self.take(usize::from(len), field)?;
-        std::str::from_utf8(raw)
-            .map(str::to_owned)
-            .map_err(|_| CodecError::InvalidUtf8 { field })
+        std::str::from_utf8(raw).map_err(|_| CodecError::InvalidUtf8 { field })
     }
 }
 
@@ -613,10 +725,22 @@ fn body_config() -> impl bincode::config::Config {
 /// # Errors
 /// [`CodecError::BodyEncode`] if serde fails, or the body exceeds [`FRAME_LEN_CEILING`].
 pub fn encode_body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError> {
-    bincode::serde::encode_to_vec(value, body_config())
-        .map(Bytes::from)
-        .map_err(CodecError::BodyEncode)
+    // Most bodies are small: encode on the stack and allocate once, at the exact size, rather
+    // than let a Vec grow (and reallocate) byte by byte.
+    let mut scratch = [0u8; SMALL_BODY];
+    match bincode::serde::encode_into_slice(value, &mut scratch, body_config()) {
+        Ok(len) => Ok(Bytes::copy_from_slice(&scratch[..len])),
+        Err(bincode::error::EncodeError::UnexpectedEnd) => {
+            bincode::serde::encode_to_vec(value, body_config())
+                .map(Bytes::from)
+                .map_err(CodecError::BodyEncode)
+        }
+        Err(e) => Err(CodecError::BodyEncode(e)),
+    }
 }
+
+/// Bodies up to this size are encoded on the stack first (see [`encode_body`]).
+const SMALL_BODY: usize = 256;
 
 /// Deserializes a message body written by [`encode_body`]. Never panics, whatever the bytes.
 ///
@@ -701,6 +825,83 @@ mod tests {
             assert_eq!(decoded, frame);
             assert!(buf.is_empty(), "exactly one frame consumed");
         }
+    }
+
+    #[test]
+    fn borrowed_and_owned_frames_encode_to_the_same_bytes() {
+        for frame in sample_frames() {
+            let mut borrowed = BytesMut::new();
+            encode_frame_ref(&frame.as_frame_ref(), &mut borrowed).expect("encodes");
+            assert_eq!(borrowed, encode(&frame));
+        }
+    }
+
+    #[test]
+    fn decode_ref_borrows_each_frame_in_order_and_reports_its_length() {
+        let frames = sample_frames();
+        let mut buf = BytesMut::new();
+        for frame in &frames {
+            encode_frame(frame, &mut buf).expect("encodes");
+        }
+        let mut decoder = FrameDecoder::default();
+        for frame in &frames {
+            let (decoded, len) = decoder
+                .decode_ref(&mut buf)
+                .expect("decodes")
+                .expect("whole");
+            assert_eq!(decoded, frame.as_frame_ref());
+            assert_eq!(decoded.to_frame(), *frame);
+            assert_eq!(len, PREFIX_LEN + frame.encoded_len());
+            buf.advance(len);
+        }
+        assert_eq!(decoder.decode_ref(&mut buf).expect("empty"), None);
+    }
+
+    #[test]
+    fn decode_ref_waits_for_a_whole_frame_and_consumes_nothing() {
+        let wire = encode(&sample_frames().swap_remove(0));
+        let mut buf = BytesMut::from(&wire[..wire.len() - 1]);
+        assert_eq!(
+            FrameDecoder::default()
+                .decode_ref(&mut buf)
+                .expect("no error"),
+            None
+        );
+        assert_eq!(buf.len(), wire.len() - 1);
+    }
+
+    #[test]
+    fn decode_ref_rejects_what_decode_rejects() {
+        let mut header = reply_header();
+        header[0] = 9;
+        assert!(matches!(
+            FrameDecoder::default().decode_ref(&mut raw_frame(&header)),
+            Err(CodecError::UnknownKind(9))
+        ));
+    }
+
+    proptest::proptest! {
+        /// On any bytes, the borrowed decode finds what the owned one finds.
+        #[test]
+        fn decode_ref_agrees_with_decode(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let mut for_owned = BytesMut::from(&bytes[..]);
+            let mut for_ref = BytesMut::from(&bytes[..]);
+            let owned = FrameDecoder::new(128).decode(&mut for_owned);
+            let borrowed = FrameDecoder::new(128).decode_ref(&mut for_ref);
+            match (owned, borrowed) {
+                (Ok(Some(frame)), Ok(Some((view, _)))) => proptest::prop_assert_eq!(frame, view.to_frame()),
+                (Ok(None), Ok(None)) => {}
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => proptest::prop_assert!(false, "decode {a:?} but decode_ref {b:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn large_body_encodes_past_the_small_body_scratch() {
+        let value = vec![7u8; 10 * SMALL_BODY];
+        let bytes = encode_body(&value).expect("encodes");
+        assert_eq!(decode_body::<Vec<u8>>(&bytes).expect("decodes"), value);
     }
 
     #[test]

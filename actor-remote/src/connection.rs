@@ -29,7 +29,10 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::auth::PeerIdentity;
-use crate::codec::{CodecError, Frame, FrameDecoder, FrameKind, Target, decode_body, encode_frame};
+use crate::codec::{
+    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, TraceContext, decode_body,
+    encode_frame, encode_frame_ref,
+};
 use crate::handshake::close_code;
 use crate::stats::Counters;
 use crate::wire_error::RemoteError;
@@ -60,6 +63,81 @@ pub(crate) enum LinkSendError {
 
 type ReplySender = oneshot::Sender<Result<Bytes, AskError>>;
 
+/// A tell or ask queued on a lane. The lane knows its target and the tag is static, so queuing
+/// one copies no strings; the lane's writer puts the whole header on the wire.
+#[derive(Debug)]
+pub(crate) struct LaneFrame {
+    /// 0 for a tell, the ask's id otherwise.
+    correlation_id: u64,
+    tag: &'static str,
+    trace: Option<TraceContext>,
+    body: Bytes,
+}
+
+impl LaneFrame {
+    /// A tell carrying the trace context of the sending code, if it is traced.
+    pub(crate) fn tell(tag: &'static str, body: Bytes) -> Self {
+        LaneFrame {
+            correlation_id: 0,
+            tag,
+            trace: current_trace(),
+            body,
+        }
+    }
+
+    fn ask(correlation_id: u64, tag: &'static str, body: Bytes) -> Self {
+        LaneFrame {
+            correlation_id,
+            tag,
+            trace: current_trace(),
+            body,
+        }
+    }
+}
+
+/// What a writer task puts on its stream.
+pub(crate) trait Outgoing: Send + 'static {
+    /// Appends the frame to `dst`; `lane_target` is the target of the lane it is written on.
+    fn encode(&self, lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError>;
+    /// Whether dropping it unsent counts as a dropped tell.
+    fn is_tell(&self) -> bool;
+}
+
+impl Outgoing for Frame {
+    fn encode(&self, _lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_frame(self, dst)
+    }
+    fn is_tell(&self) -> bool {
+        self.kind == FrameKind::Tell
+    }
+}
+
+impl Outgoing for LaneFrame {
+    fn encode(&self, lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
+        encode_frame_ref(
+            &FrameRef {
+                kind: if self.is_tell() {
+                    FrameKind::Tell
+                } else {
+                    FrameKind::Ask
+                },
+                correlation_id: self.correlation_id,
+                target: Some(TargetRef::Name(lane_target)),
+                tag: self.tag,
+                trace: self.trace,
+                body: &self.body,
+            },
+            dst,
+        )
+    }
+    fn is_tell(&self) -> bool {
+        self.correlation_id == 0
+    }
+}
+
+/// The queue of one lane.
+pub(crate) type LaneSender = mpsc::Sender<LaneFrame>;
+
 /// An authenticated connection to one peer.
 pub(crate) struct PeerLink {
     pub(crate) peer: PeerIdentity,
@@ -69,7 +147,7 @@ pub(crate) struct PeerLink {
     max_frame_len: usize,
     max_asks_in_flight: usize,
     closed: AtomicBool,
-    lanes: Mutex<HashMap<String, mpsc::Sender<Frame>>>,
+    lanes: Mutex<HashMap<String, LaneSender>>,
     pending: Mutex<HashMap<u64, ReplySender>>,
     next_correlation: AtomicU64,
     control: mpsc::Sender<Frame>,
@@ -119,6 +197,7 @@ impl PeerLink {
             Arc::clone(&link),
             handshake.control_send,
             control_rx,
+            String::new(),
         ));
         tokio::spawn(read_control(
             Arc::clone(&link),
@@ -192,7 +271,7 @@ impl PeerLink {
         self.closed_signal.send_replace(true);
     }
 
-    fn lock_lanes(&self) -> MutexGuard<'_, HashMap<String, mpsc::Sender<Frame>>> {
+    fn lock_lanes(&self) -> MutexGuard<'_, HashMap<String, LaneSender>> {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -201,7 +280,10 @@ impl PeerLink {
     }
 
     /// The queue of the lane to `target`, opening the lane on first use.
-    fn lane(self: &Arc<Self>, target: &str) -> Result<mpsc::Sender<Frame>, LinkSendError> {
+    ///
+    /// Senders that send to one target over and over keep the queue (see `NameRoute`) rather
+    /// than look it up per message; it stops taking frames when the link closes.
+    pub(crate) fn lane(self: &Arc<Self>, target: &str) -> Result<LaneSender, LinkSendError> {
         if self.is_closed() {
             return Err(LinkSendError::Closed);
         }
@@ -212,7 +294,7 @@ impl PeerLink {
         let (tx, rx) = mpsc::channel(LANE_CAPACITY);
         lanes.insert(target.to_string(), tx.clone());
         drop(lanes);
-        tokio::spawn(open_lane(Arc::clone(self), rx));
+        tokio::spawn(open_lane(Arc::clone(self), rx, target.to_string()));
         Ok(tx)
     }
 
@@ -223,36 +305,21 @@ impl PeerLink {
         tag: &'static str,
         body: Bytes,
     ) -> Result<(), LinkSendError> {
-        let frame = traced(Frame::tell(Target::Name(target.to_string()), tag, body));
+        let frame = LaneFrame::tell(tag, body);
         self.lane(target)?
             .send(frame)
             .await
             .map_err(|_| LinkSendError::Closed)
     }
 
-    /// Queues a tell to `target` if there is room now.
-    pub(crate) fn try_tell(
-        self: &Arc<Self>,
-        target: &str,
-        tag: &'static str,
-        body: Bytes,
-    ) -> Result<(), LinkSendError> {
-        let frame = traced(Frame::tell(Target::Name(target.to_string()), tag, body));
-        self.lane(target)?.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LinkSendError::Full,
-            mpsc::error::TrySendError::Closed(_) => LinkSendError::Closed,
-        })
-    }
-
-    /// Queues an ask to `target` (waiting for room) and returns the receiver of its reply
-    /// body. Dropping the returned [`PendingAsk`] forgets the ask.
+    /// Queues an ask on `lane` (a lane of this link; waiting for room) and returns the
+    /// receiver of its reply body. Dropping the returned [`PendingAsk`] forgets the ask.
     pub(crate) async fn send_ask(
         self: &Arc<Self>,
-        target: &str,
+        lane: &LaneSender,
         tag: &'static str,
         body: Bytes,
     ) -> Result<PendingAsk, LinkSendError> {
-        let lane = self.lane(target)?;
         let id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -271,8 +338,14 @@ impl PeerLink {
         if self.is_closed() {
             return Err(LinkSendError::Closed);
         }
-        let frame = traced(Frame::ask(id, Target::Name(target.to_string()), tag, body));
-        lane.send(frame).await.map_err(|_| LinkSendError::Closed)?;
+        let frame = LaneFrame::ask(id, tag, body);
+        match lane.try_send(frame) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(frame)) => {
+                lane.send(frame).await.map_err(|_| LinkSendError::Closed)?;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(LinkSendError::Closed),
+        }
         Ok(guard)
     }
 
@@ -316,16 +389,13 @@ impl PeerLink {
     }
 }
 
-/// `frame`, carrying the trace context of the sending code, if it is traced.
-fn traced(frame: Frame) -> Frame {
-    match actor_core::trace::TraceContext::current() {
-        Some(t) => frame.with_trace(crate::codec::TraceContext {
-            trace_id: t.trace_id(),
-            span_id: t.span_id(),
-            flags: u8::from(t.sampled()),
-        }),
-        None => frame,
-    }
+/// The trace context of the sending code, if it is traced, as it travels in a frame.
+fn current_trace() -> Option<TraceContext> {
+    actor_core::trace::TraceContext::current().map(|t| TraceContext {
+        trace_id: t.trace_id(),
+        span_id: t.span_id(),
+        flags: u8::from(t.sampled()),
+    })
 }
 
 /// An ask in flight: its reply receiver, and the entry it removes when dropped (time-out).
@@ -352,11 +422,11 @@ impl Drop for PendingAsk {
 }
 
 /// Opens the lane's stream, then writes its frames and reads its replies.
-async fn open_lane(link: Arc<PeerLink>, rx: mpsc::Receiver<Frame>) {
+async fn open_lane(link: Arc<PeerLink>, rx: mpsc::Receiver<LaneFrame>, target: String) {
     match link.conn.open_bi().await {
         Ok((send, recv)) => {
             tokio::spawn(read_replies(Arc::clone(&link), recv));
-            write_frames(link, send, rx).await;
+            write_frames(link, send, rx, target).await;
         }
         Err(e) => {
             tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane");
@@ -366,10 +436,11 @@ async fn open_lane(link: Arc<PeerLink>, rx: mpsc::Receiver<Frame>) {
 }
 
 /// Drains `rx` into `send`, every queued frame in one write per wake-up.
-pub(crate) async fn write_frames(
+pub(crate) async fn write_frames<T: Outgoing>(
     link: Arc<PeerLink>,
     mut send: SendStream,
-    mut rx: mpsc::Receiver<Frame>,
+    mut rx: mpsc::Receiver<T>,
+    lane_target: String,
 ) {
     let mut buf = BytesMut::with_capacity(16 * 1024);
     loop {
@@ -385,7 +456,7 @@ pub(crate) async fn write_frames(
         let mut frames = 0u64;
         let mut next = Some(first);
         while let Some(frame) = next.take() {
-            match encode_frame(&frame, &mut buf) {
+            match frame.encode(&lane_target, &mut buf) {
                 Ok(()) => frames += 1,
                 Err(e) => {
                     tracing::error!(peer = %link.peer.node, error = %e, "frame not encodable; dropped")
@@ -409,11 +480,11 @@ pub(crate) async fn write_frames(
 }
 
 /// Counts (and drops) what is still queued on a lane whose stream is gone.
-fn drop_queued(link: &PeerLink, mut rx: mpsc::Receiver<Frame>) {
+fn drop_queued<T: Outgoing>(link: &PeerLink, mut rx: mpsc::Receiver<T>) {
     rx.close();
     let mut tells = 0;
     while let Ok(frame) = rx.try_recv() {
-        if frame.kind == FrameKind::Tell {
+        if frame.is_tell() {
             tells += 1;
         }
     }

@@ -1,23 +1,35 @@
 //! The hosting side: frames from peers to the local actors this node serves.
 //!
-//! Each stream a peer opens is read in order; a tell is delivered (waiting for mailbox room,
-//! which holds back the stream and so the sender), an ask is queued and its reply written
-//! back on the same stream when ready. Unknown names and tags get an error reply, never a
-//! panic; a tell that cannot be delivered is logged and dropped.
+//! Each stream a peer opens is served by one task, in order: every frame already received is
+//! decoded in place (nothing copied) and dispatched before the task reads on. A tell goes
+//! straight into the mailbox when it has room; when it is full the task waits for room, which
+//! holds back the stream and so, through QUIC flow control, the sender. An ask is queued and
+//! its pending reply kept by the same task, which writes each reply back on the stream as soon
+//! as it is ready (several ready ones in one write). Unknown names and tags get an error reply,
+//! never a panic; a tell that cannot be delivered is logged and dropped.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 
 use actor_core::trace::TraceContext;
 use actor_core::{ActorRef, ActorSystem};
-use bytes::Bytes;
+use bytes::{Buf, BytesMut};
+use futures::FutureExt;
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use quinn::{RecvStream, SendStream};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::codec::{Frame, FrameKind, Target, encode_body};
-use crate::connection::{PeerLink, read_frames, write_frames};
-use crate::message::{Accepts, PendingBytes, RemoteActor};
+use crate::codec::{
+    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, encode_body, encode_frame,
+};
+use crate::connection::PeerLink;
+use crate::message::{Accepts, Delivery, PendingBytes, RemoteActor};
+use crate::stats::Counters;
 use crate::wire_error::RemoteError;
 
 /// A local actor served to peers, erased to its type.
@@ -29,12 +41,16 @@ pub(crate) trait Served: Send + Sync + 'static {
         false
     }
     fn id(&self) -> u64;
-    fn tell<'a>(&'a self, tag: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), RemoteError>>;
-    fn send_ask<'a>(
-        &'a self,
-        tag: &'a str,
-        body: Bytes,
-    ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>>;
+    fn tell<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> BoxFuture<'a, Result<(), RemoteError>>;
+    /// Delivers a tell now if that needs no waiting (see [`Delivery`]).
+    fn tell_now<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> Delivery<'a> {
+        Delivery::Waiting(self.tell(tag, body))
+    }
+    fn send_ask(
+        &self,
+        tag: &str,
+        body: &[u8],
+    ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>>;
 }
 
 /// A named local actor and its remote message table.
@@ -64,7 +80,7 @@ impl<A: RemoteActor> ServedActor<A> {
 
     /// The live actor under the name: the same mailbox across restarts; a new one if the
     /// actor stopped for good and was spawned again under the name.
-    fn current(&self) -> Result<ActorRef<A>, RemoteError> {
+    fn current(&self) -> ActorRef<A> {
         let mut actor = self.actor.lock().unwrap_or_else(PoisonError::into_inner);
         if !actor.is_alive() {
             if let Ok(fresh) = self.system.lookup::<A>(&self.name) {
@@ -73,7 +89,7 @@ impl<A: RemoteActor> ServedActor<A> {
                 }
             }
         }
-        Ok(actor.clone())
+        actor.clone()
     }
 }
 
@@ -98,30 +114,46 @@ impl<A: RemoteActor> Served for ServedActor<A> {
             .as_u64()
     }
 
-    fn tell<'a>(&'a self, tag: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), RemoteError>> {
+    fn tell<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> BoxFuture<'a, Result<(), RemoteError>> {
         Box::pin(async move {
             let inbound = self
                 .accepts
                 .inbound(tag)
                 .ok_or_else(|| RemoteError::UnknownMessage(tag.to_string()))?;
-            let actor = self.current()?;
-            inbound.tell(&actor, &body).await
+            let actor = self.current();
+            inbound.tell(&actor, body).await
         })
     }
 
-    fn send_ask<'a>(
-        &'a self,
-        tag: &'a str,
-        body: Bytes,
-    ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>> {
-        Box::pin(async move {
-            let inbound = self
-                .accepts
-                .inbound(tag)
-                .ok_or_else(|| RemoteError::UnknownMessage(tag.to_string()))?;
-            let actor = self.current()?;
-            inbound.send_ask(&actor, &body).await
-        })
+    fn tell_now<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> Delivery<'a> {
+        let Some(inbound) = self.accepts.inbound(tag) else {
+            return Delivery::Done(Err(RemoteError::UnknownMessage(tag.to_string())));
+        };
+        // Optimistic: the actor under the name is almost always the one we hold, so try it
+        // without the liveness check and the ref clone; look the name up again only if it
+        // has stopped for good.
+        let first = {
+            let actor = self.actor.lock().unwrap_or_else(PoisonError::into_inner);
+            inbound.tell_now(&actor, body)
+        };
+        match first {
+            Delivery::Done(Err(RemoteError::Stopped)) => inbound.tell_now(&self.current(), body),
+            other => other,
+        }
+    }
+
+    fn send_ask(
+        &self,
+        tag: &str,
+        body: &[u8],
+    ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>> {
+        match self.accepts.inbound(tag) {
+            Some(inbound) => inbound.send_ask(self.current(), body),
+            None => {
+                let unknown = RemoteError::UnknownMessage(tag.to_string());
+                Box::pin(async move { Err(unknown) })
+            }
+        }
     }
 }
 
@@ -135,103 +167,215 @@ pub(crate) async fn serve_stream(
     directory: Arc<dyn ServedNames>,
     link: Arc<PeerLink>,
     send: SendStream,
-    recv: RecvStream,
+    mut recv: RecvStream,
 ) {
-    let (reply_tx, reply_rx) = mpsc::channel::<Frame>(1024);
-    tokio::spawn(write_frames(Arc::clone(&link), send, reply_rx));
     let permits = link.host_permits();
+    let mut decoder = FrameDecoder::new(link.max_frame_len());
+    let mut buf = BytesMut::with_capacity(16 * 1024);
+    let mut writer = ReplyWriter {
+        send,
+        out: BytesMut::new(),
+        link: Arc::clone(&link),
+        replies: FuturesUnordered::new(),
+        written: Vec::new(),
+    };
     // The served actor of the last target: a stream almost always carries one target.
     let mut cached: Option<(String, Arc<dyn Served>)> = None;
-    let reader = Arc::clone(&link);
-    read_frames(&reader, recv, |frame| {
-        let target = match &frame.target {
-            Some(Target::Name(name)) => Some(name.clone()),
-            _ => None,
-        };
-        let served = match &target {
-            Some(name) => match &cached {
-                Some((cached_name, served)) if cached_name == name && !served.is_retired() => {
-                    Some(Arc::clone(served))
-                }
-                _ => {
-                    let found = directory.served(name);
-                    if let Some(s) = &found {
-                        cached = Some((name.clone(), Arc::clone(s)));
+    let mut reading = true;
+    loop {
+        // Every complete frame received so far, in order, before reading on.
+        if reading {
+            loop {
+                let (frame, len) = match decoder.decode_ref(&mut buf) {
+                    Ok(Some(decoded)) => decoded,
+                    Ok(None) => break,
+                    Err(e) => {
+                        link.violation(&e);
+                        return;
                     }
-                    found
+                };
+                Counters::add(&link.counters().frames_received, 1);
+                let served = match frame.target {
+                    Some(TargetRef::Name(name)) => match &cached {
+                        Some((cached_name, served))
+                            if cached_name == name && !served.is_retired() =>
+                        {
+                            Some(Arc::clone(served))
+                        }
+                        _ => {
+                            let found = directory.served(name);
+                            if let Some(s) = &found {
+                                cached = Some((name.to_string(), Arc::clone(s)));
+                            }
+                            found
+                        }
+                    },
+                    _ => None,
+                };
+                match frame.kind {
+                    FrameKind::Tell => deliver_tell(&frame, served.as_deref(), &link).await,
+                    FrameKind::Ask => {
+                        let permit = match Arc::clone(&permits).try_acquire_owned() {
+                            Ok(permit) => permit,
+                            Err(TryAcquireError::Closed) => return,
+                            Err(TryAcquireError::NoPermits) => {
+                                match writer.wait_for_permit(&permits).await {
+                                    Some(permit) => permit,
+                                    None => return,
+                                }
+                            }
+                        };
+                        let pending = queue_ask(&frame, served.as_deref()).await;
+                        writer.replies.push(Answer {
+                            id: frame.correlation_id,
+                            pending,
+                            permit: Some(permit),
+                        });
+                    }
+                    other => {
+                        link.violation(&CodecError::InvalidHeader {
+                            kind: other,
+                            reason: "only tells and asks are sent to actors",
+                        });
+                        return;
+                    }
                 }
-            },
-            None => None,
-        };
-        let (reply_tx, permits, link) = (reply_tx.clone(), Arc::clone(&permits), &link);
-        async move {
-            dispatch(frame, target, served, reply_tx, permits, link).await;
-        }
-    })
-    .await;
-}
-
-async fn dispatch(
-    frame: Frame,
-    target: Option<String>,
-    served: Option<Arc<dyn Served>>,
-    reply_tx: mpsc::Sender<Frame>,
-    permits: Arc<Semaphore>,
-    link: &Arc<PeerLink>,
-) {
-    let name = target.unwrap_or_default();
-    // The sender's trace context is current while the message is queued, so the handler
-    // runs in the same trace.
-    let trace = frame
-        .trace
-        .map(|t| TraceContext::from_parts(t.trace_id, t.span_id, t.flags & 1 == 1));
-    match frame.kind {
-        FrameKind::Tell => {
-            let outcome = match &served {
-                Some(s) => traced(trace, s.tell(&frame.tag, frame.body)).await,
-                None => Err(RemoteError::UnknownActor(name.clone())),
-            };
-            if let Err(e) = outcome {
-                tracing::debug!(peer = %link.node(), actor = %name, tag = %frame.tag, error = %e, "remote tell not delivered");
+                buf.advance(len);
             }
         }
-        FrameKind::Ask => {
-            let id = frame.correlation_id;
-            let Ok(permit) = permits.acquire_owned().await else {
-                return;
-            };
-            let queued = match &served {
-                Some(s) => traced(trace, s.send_ask(&frame.tag, frame.body)).await,
-                None => Err(RemoteError::UnknownActor(name)),
-            };
-            match queued {
-                Ok(pending) => {
-                    tokio::spawn(async move {
-                        let reply = pending.await;
-                        let _ = reply_tx.send(answer(id, reply)).await;
-                        drop(permit);
-                    });
+        if !reading && writer.replies.is_empty() {
+            return;
+        }
+        tokio::select! {
+            Some(reply) = writer.replies.next(), if !writer.replies.is_empty() => {
+                if !writer.write(reply).await {
+                    return;
                 }
+            }
+            read = recv.read_buf(&mut buf), if reading => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    // The peer finished sending: answer what is pending, then stop.
+                    reading = false;
+                }
+            }
+        }
+    }
+}
+
+/// Delivers a tell; one that cannot be delivered is logged and dropped.
+async fn deliver_tell(frame: &FrameRef<'_>, served: Option<&dyn Served>, link: &PeerLink) {
+    let outcome = match (served, frame.trace) {
+        (None, _) => Err(unknown_actor(frame)),
+        (Some(s), None) => match s.tell_now(frame.tag, frame.body) {
+            Delivery::Done(outcome) => outcome,
+            Delivery::Waiting(queued) => queued.await,
+        },
+        // The sender's trace context is current while the message is queued, so the handler
+        // runs in the same trace.
+        (Some(s), Some(t)) => traced(t, s.tell(frame.tag, frame.body)).await,
+    };
+    if let Err(e) = outcome {
+        tracing::debug!(peer = %link.node(), target = ?frame.target, tag = %frame.tag, error = %e, "remote tell not delivered");
+    }
+}
+
+/// Queues an ask with its actor; the pending reply, or why there is none.
+async fn queue_ask(frame: &FrameRef<'_>, served: Option<&dyn Served>) -> PendingBytes {
+    let queued = match (served, frame.trace) {
+        (None, _) => Err(unknown_actor(frame)),
+        (Some(s), None) => s.send_ask(frame.tag, frame.body).await,
+        (Some(s), Some(t)) => traced(t, s.send_ask(frame.tag, frame.body)).await,
+    };
+    queued.unwrap_or_else(|e| Box::pin(async move { Err(e) }))
+}
+
+fn unknown_actor(frame: &FrameRef<'_>) -> RemoteError {
+    let name = match frame.target {
+        Some(TargetRef::Name(name)) => name,
+        _ => "",
+    };
+    RemoteError::UnknownActor(name.to_string())
+}
+
+async fn traced<F: Future>(t: crate::codec::TraceContext, fut: F) -> F::Output {
+    let context = TraceContext::from_parts(t.trace_id, t.span_id, t.flags & 1 == 1);
+    actor_core::trace::in_context(context, fut).await
+}
+
+/// The pending reply of one ask, holding its permit until the answer is written.
+struct Answer {
+    id: u64,
+    pending: PendingBytes,
+    permit: Option<OwnedSemaphorePermit>,
+}
+
+impl Future for Answer {
+    type Output = (Frame, Option<OwnedSemaphorePermit>);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let id = self.id;
+        let reply = std::task::ready!(self.pending.poll_unpin(cx));
+        Poll::Ready((answer(id, reply), self.permit.take()))
+    }
+}
+
+/// The sending half of a served stream and the replies still to be written on it.
+struct ReplyWriter {
+    send: SendStream,
+    out: BytesMut,
+    link: Arc<PeerLink>,
+    replies: FuturesUnordered<Answer>,
+    /// Permits of the answers being written: released once they are on the stream, so a node
+    /// that drains its asks before leaving does not leave with an answer unwritten.
+    written: Vec<OwnedSemaphorePermit>,
+}
+
+impl ReplyWriter {
+    /// Writes `first` and every other reply ready now in one write; false once the stream
+    /// is gone.
+    async fn write(&mut self, first: (Frame, Option<OwnedSemaphorePermit>)) -> bool {
+        self.out.clear();
+        let mut frames = 0u64;
+        let mut next = Some(first);
+        while let Some((frame, permit)) = next.take() {
+            self.written.extend(permit);
+            match encode_frame(&frame, &mut self.out) {
+                Ok(()) => frames += 1,
                 Err(e) => {
-                    let _ = reply_tx.send(answer(id, Err(e))).await;
+                    tracing::error!(peer = %self.link.node(), error = %e, "reply not encodable; dropped")
+                }
+            }
+            next = self.replies.next().now_or_never().flatten();
+        }
+        if let Err(e) = self.send.write_all(&self.out).await {
+            tracing::debug!(peer = %self.link.node(), error = %e, "stream write failed");
+            return false;
+        }
+        let c = self.link.counters();
+        Counters::add(&c.frames_sent, frames);
+        Counters::add(&c.writes, 1);
+        Counters::add(&c.bytes_sent, self.out.len() as u64);
+        self.written.clear();
+        true
+    }
+
+    /// Waits for a permit to work on one more ask, writing replies meanwhile (they free
+    /// permits); `None` once the stream or the node is gone.
+    async fn wait_for_permit(&mut self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
+        loop {
+            tokio::select! {
+                permit = Arc::clone(permits).acquire_owned() => return permit.ok(),
+                Some(reply) = self.replies.next(), if !self.replies.is_empty() => {
+                    if !self.write(reply).await {
+                        return None;
+                    }
                 }
             }
         }
-        other => link.violation(&crate::codec::CodecError::InvalidHeader {
-            kind: other,
-            reason: "only tells and asks are sent to actors",
-        }),
     }
 }
 
-async fn traced<F: std::future::Future>(trace: Option<TraceContext>, fut: F) -> F::Output {
-    match trace {
-        Some(t) => actor_core::trace::in_context(t, fut).await,
-        None => fut.await,
-    }
-}
-
-fn answer(id: u64, reply: Result<Bytes, RemoteError>) -> Frame {
+fn answer(id: u64, reply: Result<bytes::Bytes, RemoteError>) -> Frame {
     match reply {
         Ok(body) => Frame::reply(id, body),
         Err(e) => {
@@ -257,23 +401,24 @@ impl Served for TopicInbox {
         0
     }
 
-    fn tell<'a>(&'a self, tag: &'a str, body: Bytes) -> BoxFuture<'a, Result<(), RemoteError>> {
+    fn tell<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> BoxFuture<'a, Result<(), RemoteError>> {
         Box::pin(async move {
             if tag != self.codec.tag {
                 return Err(RemoteError::UnknownMessage(tag.to_string()));
             }
-            (self.codec.deliver)(&self.system, &self.topic, &body)
+            (self.codec.deliver)(&self.system, &self.topic, body)
                 .await
                 .map(|_| ())
                 .map_err(|e| RemoteError::Decode(e.to_string()))
         })
     }
 
-    fn send_ask<'a>(
-        &'a self,
-        tag: &'a str,
-        _body: Bytes,
-    ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>> {
-        Box::pin(async move { Err(RemoteError::UnknownMessage(tag.to_string())) })
+    fn send_ask(
+        &self,
+        tag: &str,
+        _body: &[u8],
+    ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>> {
+        let unknown = RemoteError::UnknownMessage(tag.to_string());
+        Box::pin(async move { Err(unknown) })
     }
 }

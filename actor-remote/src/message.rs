@@ -35,7 +35,7 @@ use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use actor_core::remote::{ErasedMessage, ErasedReply};
+use actor_core::remote::{ErasedReply, MessageRef};
 use actor_core::{Actor, ActorRef, AskError, Handler, Message, SendError};
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -117,7 +117,7 @@ impl<A: RemoteActor> Accepts<A> {
 #[derive(Clone, Copy)]
 pub(crate) struct Outbound {
     pub(crate) tag: &'static str,
-    pub(crate) encode: fn(&ErasedMessage) -> Result<Bytes, CodecError>,
+    pub(crate) encode: fn(MessageRef<'_>) -> Result<Bytes, CodecError>,
     pub(crate) decode_reply: fn(&[u8]) -> Result<ErasedReply, CodecError>,
 }
 
@@ -138,7 +138,7 @@ impl<A: Actor> OutboundTable for Accepts<A> {
     }
 }
 
-fn encode_erased<M: RemoteMessage>(msg: &ErasedMessage) -> Result<Bytes, CodecError> {
+fn encode_erased<M: RemoteMessage>(msg: MessageRef<'_>) -> Result<Bytes, CodecError> {
     match msg.value.downcast_ref::<M>() {
         Some(m) => encode_body(m),
         None => Err(CodecError::BodyEncode(
@@ -158,18 +158,29 @@ fn decode_reply<M: RemoteMessage>(bytes: &[u8]) -> Result<ErasedReply, CodecErro
 /// A reply still being computed by the hosting actor, already encoded when ready.
 pub(crate) type PendingBytes = BoxFuture<'static, Result<Bytes, RemoteError>>;
 
+/// How far a delivery got without waiting.
+pub(crate) enum Delivery<'a> {
+    /// Delivered, or failed for good.
+    Done(Result<(), RemoteError>),
+    /// The mailbox is full: delivered once this resolves.
+    Waiting(BoxFuture<'a, Result<(), RemoteError>>),
+}
+
 /// The hosting side of one message type: decode, deliver, encode the reply.
 pub(crate) trait Inbound<A: Actor>: Send + Sync {
+    /// Decodes and delivers a tell now if the mailbox has room; otherwise returns the wait
+    /// (the only case that allocates here).
+    fn tell_now(&self, actor: &ActorRef<A>, body: &[u8]) -> Delivery<'static>;
     fn tell<'a>(
         &self,
         actor: &'a ActorRef<A>,
         body: &[u8],
     ) -> BoxFuture<'a, Result<(), RemoteError>>;
-    fn send_ask<'a>(
+    fn send_ask(
         &self,
-        actor: &'a ActorRef<A>,
+        actor: ActorRef<A>,
         body: &[u8],
-    ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>>;
+    ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>>;
 }
 
 struct InboundMessage<M>(std::marker::PhantomData<fn(M)>);
@@ -185,6 +196,23 @@ where
     A: Handler<M>,
     M: RemoteMessage,
 {
+    fn tell_now(&self, actor: &ActorRef<A>, body: &[u8]) -> Delivery<'static> {
+        let msg = match decode_body::<M>(body) {
+            Ok(msg) => msg,
+            Err(e) => return Delivery::Done(Err(RemoteError::Decode(e.to_string()))),
+        };
+        match actor.try_tell(msg) {
+            Ok(()) => Delivery::Done(Ok(())),
+            Err(SendError::Full(msg)) => {
+                let actor = actor.clone();
+                Delivery::Waiting(Box::pin(async move {
+                    actor.tell(msg).await.map_err(RemoteError::from_send)
+                }))
+            }
+            Err(e) => Delivery::Done(Err(RemoteError::from_send(e))),
+        }
+    }
+
     fn tell<'a>(
         &self,
         actor: &'a ActorRef<A>,
@@ -197,11 +225,11 @@ where
         })
     }
 
-    fn send_ask<'a>(
+    fn send_ask(
         &self,
-        actor: &'a ActorRef<A>,
+        actor: ActorRef<A>,
         body: &[u8],
-    ) -> BoxFuture<'a, Result<PendingBytes, RemoteError>> {
+    ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>> {
         let decoded = decode_body::<M>(body);
         Box::pin(async move {
             let msg = decoded.map_err(|e| RemoteError::Decode(e.to_string()))?;

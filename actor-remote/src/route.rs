@@ -1,13 +1,16 @@
 //! [`NameRoute`]: delivery to an actor by its name on a peer node, behind an `ActorRef`.
 
-use std::sync::{Arc, Weak};
+use std::any::TypeId;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use actor_core::remote::{ErasedMessage, PendingErased, RemoteRoute};
+use actor_core::remote::{ErasedMessage, MessageRef, PendingErased, RemoteRoute, Sending};
 use actor_core::{ActorId, AskError, SendError};
+use bytes::Bytes;
 use futures::future::BoxFuture;
+use tokio::sync::mpsc::error::TrySendError;
 
-use crate::connection::{LinkSendError, PeerLink};
+use crate::connection::{LaneFrame, LaneSender, LinkSendError, PeerLink};
 use crate::message::{Outbound, OutboundTable};
 use crate::node::NodeShared;
 use crate::stats::Counters;
@@ -39,6 +42,24 @@ pub(crate) struct NameRoute {
     name: String,
     target: RouteTarget,
     table: Arc<dyn OutboundTable>,
+    /// What the last send found, so a stream of sends to one actor does the look-ups once.
+    last: Mutex<LastSend>,
+}
+
+/// A message ready to queue: its wire form, the link and the lane to send it on.
+struct Prepared {
+    outbound: Outbound,
+    body: Bytes,
+    link: Arc<PeerLink>,
+    lane: LaneSender,
+}
+
+/// The look-ups of the last send: the link and its lane to the target (not for groups, which
+/// pick a node per send), and the last message type's wire form.
+#[derive(Default)]
+struct LastSend {
+    lane: Option<(Arc<PeerLink>, LaneSender)>,
+    outbound: Option<(TypeId, Outbound)>,
 }
 
 impl NameRoute {
@@ -53,7 +74,12 @@ impl NameRoute {
             name,
             target,
             table,
+            last: Mutex::new(LastSend::default()),
         }
+    }
+
+    fn lock_last(&self) -> std::sync::MutexGuard<'_, LastSend> {
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The link for the next send: the target node's, or the next live group member's.
@@ -84,27 +110,44 @@ impl NameRoute {
         }
     }
 
-    /// The wire form of `msg`, or the reason it cannot be sent (with the message back).
-    fn encode(
-        &self,
-        msg: ErasedMessage,
-    ) -> Result<(ErasedMessage, Outbound, bytes::Bytes, Arc<PeerLink>), SendError<ErasedMessage>>
-    {
-        let Some(outbound) = self.table.outbound(msg.type_id) else {
-            let type_name = msg.type_name;
-            return Err(SendError::NotRemote { msg, type_name });
+    /// The wire form of `msg` (its tag and body), the link to send it on and that link's lane
+    /// to the target, or the reason it cannot be sent.
+    fn prepare(&self, msg: MessageRef<'_>) -> Result<Prepared, SendError<()>> {
+        let mut last = self.lock_last();
+        let outbound = match last.outbound {
+            Some((type_id, outbound)) if type_id == msg.type_id => outbound,
+            _ => {
+                let Some(outbound) = self.table.outbound(msg.type_id) else {
+                    return Err(not_remote(msg));
+                };
+                last.outbound = Some((msg.type_id, outbound));
+                outbound
+            }
         };
-        let body = match (outbound.encode)(&msg) {
+        let body = match (outbound.encode)(msg) {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(tag = outbound.tag, error = %e, "message not encodable");
-                let type_name = msg.type_name;
-                return Err(SendError::NotRemote { msg, type_name });
+                return Err(not_remote(msg));
             }
         };
-        let Some(link) = self.link() else {
-            return Err(self.unreachable(msg));
+        let (link, lane) = match &last.lane {
+            Some((link, lane)) if !link.is_closed() => (Arc::clone(link), lane.clone()),
+            _ => {
+                last.lane = None;
+                let Some(link) = self.link() else {
+                    return Err(self.unreachable(()));
+                };
+                let Ok(lane) = link.lane(&self.name) else {
+                    return Err(self.unreachable(()));
+                };
+                if !matches!(self.target, RouteTarget::Group) {
+                    last.lane = Some((Arc::clone(&link), lane.clone()));
+                }
+                (link, lane)
+            }
         };
+        drop(last);
         // A frame over the limit would make the peer drop the whole connection.
         if body.len() + self.name.len() + outbound.tag.len() + 64 > link.max_frame_len() {
             tracing::warn!(
@@ -113,13 +156,33 @@ impl NameRoute {
                 max = link.max_frame_len(),
                 "message larger than the frame limit; not sent"
             );
-            let type_name = msg.type_name;
-            return Err(SendError::NotRemote { msg, type_name });
+            return Err(not_remote(msg));
         }
-        Ok((msg, outbound, body, link))
+        Ok(Prepared {
+            outbound,
+            body,
+            link,
+            lane,
+        })
     }
 
-    fn unreachable(&self, msg: ErasedMessage) -> SendError<ErasedMessage> {
+    /// As [`prepare`](Self::prepare) for an owned message, handing it back on refusal.
+    fn prepare_erased(
+        &self,
+        msg: ErasedMessage,
+    ) -> Result<(ErasedMessage, Prepared), SendError<ErasedMessage>> {
+        let borrowed = MessageRef {
+            type_id: msg.type_id,
+            type_name: msg.type_name,
+            value: &*msg.value,
+        };
+        match self.prepare(borrowed) {
+            Ok(prepared) => Ok((msg, prepared)),
+            Err(e) => Err(e.map(|()| msg)),
+        }
+    }
+
+    fn unreachable<M>(&self, msg: M) -> SendError<M> {
         SendError::Unreachable {
             msg,
             node: self.peer().to_string(),
@@ -127,17 +190,14 @@ impl NameRoute {
     }
 
     /// Counts a tell refused because its node cannot be reached (asks are not tells).
-    fn count_tell(
-        &self,
-        sent: Result<(), SendError<ErasedMessage>>,
-    ) -> Result<(), SendError<ErasedMessage>> {
+    fn count_tell<T>(&self, sent: Result<T, SendError<()>>) -> Result<T, SendError<()>> {
         if let (Err(SendError::Unreachable { .. }), Some(node)) = (&sent, self.node.upgrade()) {
             Counters::add(&node.counters.tells_dropped, 1);
         }
         sent
     }
 
-    fn refused(&self, e: LinkSendError, msg: ErasedMessage) -> SendError<ErasedMessage> {
+    fn refused<M>(&self, e: LinkSendError, msg: M) -> SendError<M> {
         match e {
             LinkSendError::Full => SendError::Full(msg),
             LinkSendError::Closed | LinkSendError::Overloaded => self.unreachable(msg),
@@ -165,24 +225,40 @@ impl RemoteRoute for NameRoute {
         self.link().is_some()
     }
 
-    fn tell(&self, msg: ErasedMessage) -> BoxFuture<'_, Result<(), SendError<ErasedMessage>>> {
-        Box::pin(async move {
-            let sent = match self.encode(msg) {
-                Ok((msg, outbound, body, link)) => link
-                    .tell(&self.name, outbound.tag, body)
+    fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>> {
+        let Prepared {
+            outbound,
+            body,
+            lane,
+            ..
+        } = self.count_tell(self.prepare(msg))?;
+        let sent = match lane.try_send(LaneFrame::tell(outbound.tag, body)) {
+            Ok(()) => Ok(Sending::Sent),
+            Err(TrySendError::Full(frame)) => Ok(Sending::Waiting(Box::pin(async move {
+                let sent = lane
+                    .send(frame)
                     .await
-                    .map_err(|e| self.refused(e, msg)),
-                Err(e) => Err(e),
-            };
-            self.count_tell(sent)
-        })
+                    .map_err(|_| self.refused(LinkSendError::Closed, ()));
+                self.count_tell(sent)
+            }))),
+            Err(TrySendError::Closed(_)) => Err(self.refused(LinkSendError::Closed, ())),
+        };
+        self.count_tell(sent)
     }
 
-    fn try_tell(&self, msg: ErasedMessage) -> Result<(), SendError<ErasedMessage>> {
-        let sent = self.encode(msg).and_then(|(msg, outbound, body, link)| {
-            link.try_tell(&self.name, outbound.tag, body)
-                .map_err(|e| self.refused(e, msg))
-        });
+    fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>> {
+        let Prepared {
+            outbound,
+            body,
+            lane,
+            ..
+        } = self.count_tell(self.prepare(msg))?;
+        let sent = lane
+            .try_send(LaneFrame::tell(outbound.tag, body))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => self.refused(LinkSendError::Full, ()),
+                TrySendError::Closed(_) => self.refused(LinkSendError::Closed, ()),
+            });
         self.count_tell(sent)
     }
 
@@ -201,8 +277,16 @@ impl RemoteRoute for NameRoute {
                     return Ok(failed);
                 }
             }
-            let (msg, outbound, body, link) = self.encode(msg)?;
-            let pending = match link.send_ask(&self.name, outbound.tag, body).await {
+            let (
+                msg,
+                Prepared {
+                    outbound,
+                    body,
+                    link,
+                    lane,
+                },
+            ) = self.prepare_erased(msg)?;
+            let pending = match link.send_ask(&lane, outbound.tag, body).await {
                 Ok(p) => p,
                 Err(LinkSendError::Overloaded) => {
                     let node = link.node().to_string();
@@ -228,5 +312,12 @@ impl RemoteRoute for NameRoute {
             .upgrade()
             .map(|n| n.ask_timeout())
             .unwrap_or(actor_core::DEFAULT_ASK_TIMEOUT)
+    }
+}
+
+fn not_remote(msg: MessageRef<'_>) -> SendError<()> {
+    SendError::NotRemote {
+        msg: (),
+        type_name: msg.type_name,
     }
 }
