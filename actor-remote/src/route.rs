@@ -191,8 +191,10 @@ impl NameRoute {
 
     /// Counts a tell refused because its node cannot be reached (asks are not tells).
     fn count_tell<T>(&self, sent: Result<T, SendError<()>>) -> Result<T, SendError<()>> {
-        if let (Err(SendError::Unreachable { .. }), Some(node)) = (&sent, self.node.upgrade()) {
-            Counters::add(&node.counters.tells_dropped, 1);
+        if let Err(SendError::Unreachable { .. }) = &sent {
+            if let Some(node) = self.node.upgrade() {
+                Counters::add(&node.counters.tells_dropped, 1);
+            }
         }
         sent
     }
