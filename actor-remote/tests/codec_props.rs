@@ -8,7 +8,7 @@ use actor_remote::codec::{
     Control, DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, Target, TraceContext, decode_body,
     encode_frame,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use proptest::prelude::*;
 
 fn target() -> impl Strategy<Value = Target> {
@@ -76,7 +76,40 @@ fn drain(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Frame>, (
     }
 }
 
+/// As [`drain`], through the borrowing decoder the transport reads with.
+fn drain_ref(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Frame>, ()> {
+    let mut frames = Vec::new();
+    loop {
+        match decoder.decode_ref(buf) {
+            Ok(Some((frame, len))) => {
+                frames.push(frame.to_frame());
+                buf.advance(len);
+            }
+            Ok(None) => return Ok(frames),
+            Err(_) => return Err(()),
+        }
+    }
+}
+
 proptest! {
+    #[test]
+    fn the_borrowing_decoder_agrees_with_the_owning_one(
+        frames in proptest::collection::vec(frame(), 1..4),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+    ) {
+        let mut wire = BytesMut::new();
+        for frame in &frames {
+            encode_frame(frame, &mut wire).expect("encodes");
+        }
+        for (at, mask) in flips {
+            let i = at.index(wire.len());
+            wire[i] ^= mask;
+        }
+        let owned = drain(&mut FrameDecoder::default(), &mut wire.clone());
+        let borrowed = drain_ref(&mut FrameDecoder::default(), &mut wire);
+        prop_assert_eq!(borrowed, owned);
+    }
+
     #[test]
     fn any_valid_frame_round_trips(frame in frame()) {
         let mut buf = encoded(&frame);

@@ -20,7 +20,7 @@ use actor_remote::codec::{
     Control, DEFAULT_MAX_FRAME_LEN, Frame, FrameDecoder, Target, TraceContext, encode_body,
     encode_frame,
 };
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 /// The small frame limit an input can select: small enough that the fuzzer meets it often.
 pub const SMALL_FRAME_LIMIT: usize = 256;
@@ -30,6 +30,8 @@ pub const SMALL_FRAME_LIMIT: usize = 256;
 /// - the decoder never panics, whatever the bytes and however they are chunked;
 /// - it hands out the same frames, and stops with an error or not, whether the stream arrives
 ///   in chunks or all at once;
+/// - the borrowing decoder (`decode_ref`, the one the transport reads with) accepts and refuses
+///   exactly what the owning one does, frame for frame;
 /// - every frame it accepts re-encodes to exactly `4 + encoded_len()` bytes that decode to the
 ///   same frame.
 ///
@@ -52,6 +54,12 @@ pub fn frame_decoder(data: &[u8]) -> u64 {
     assert_eq!(
         error, whole_error,
         "chunking changed whether the stream failed"
+    );
+    let (borrowed, borrowed_error) = decode_ref_whole(stream, max_frame_len);
+    assert_eq!(borrowed, whole, "decode_ref disagrees with decode");
+    assert_eq!(
+        borrowed_error, whole_error,
+        "decode_ref disagrees with decode on failure"
     );
 
     let mut shapes = BTreeSet::new();
@@ -99,6 +107,23 @@ fn decode_in_chunks(
         }
     }
     (frames, None)
+}
+
+/// As [`decode_in_chunks`] with the whole stream at once, through the borrowing decoder.
+fn decode_ref_whole(stream: &[u8], max_frame_len: usize) -> (Vec<Frame>, Option<String>) {
+    let mut decoder = FrameDecoder::new(max_frame_len);
+    let mut buf = BytesMut::from(stream);
+    let mut frames = Vec::new();
+    loop {
+        match decoder.decode_ref(&mut buf) {
+            Ok(Some((frame, len))) => {
+                frames.push(frame.to_frame());
+                buf.advance(len);
+            }
+            Ok(None) => return (frames, None),
+            Err(e) => return (frames, Some(error_kind(&e))),
+        }
+    }
 }
 
 /// The variant name of a codec error, without its fields.
