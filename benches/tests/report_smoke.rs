@@ -7,7 +7,7 @@ use benches::local::CAPACITY;
 use benches::local::ask::{actor_ask, mpsc_ask};
 use benches::local::idle::{actor_idle_memory, task_idle_memory};
 use benches::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
-use benches::local::tell::{actor_tell, mpsc_tell};
+use benches::local::tell::{TELL_SENDERS, actor_tell, actor_tell_from, mpsc_tell, mpsc_tell_from};
 use benches::remote::SENDERS;
 use benches::remote::ours::NodePair;
 use benches::remote::raw::{RawQuinn, WriteBatching, raw_tell, raw_tell_concurrent};
@@ -29,6 +29,18 @@ fn scenarios_return_positive_durations() {
                 .is_zero()
         );
         assert!(!mpsc_tell(1_000, 16).await.expect("mpsc tell").is_zero());
+        assert!(
+            !actor_tell_from(&sys, TELL_SENDERS, 1_000, 16)
+                .await
+                .expect("actor tell, several senders")
+                .is_zero()
+        );
+        assert!(
+            !mpsc_tell_from(TELL_SENDERS, 1_000, 16)
+                .await
+                .expect("mpsc tell, several senders")
+                .is_zero()
+        );
         assert!(
             !actor_ask(&sys, 50, CAPACITY)
                 .await

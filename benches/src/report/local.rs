@@ -1,4 +1,5 @@
-//! The in-process figures: tell throughput, ask round trip, spawn cost, idle memory.
+//! The in-process figures: tell throughput (one sender and several), ask round trip, spawn
+//! cost, idle memory.
 
 use actor_core::ActorSystem;
 use serde_json::json;
@@ -13,7 +14,7 @@ use crate::local::RawCounter;
 use crate::local::ask::{actor_ask, mpsc_ask, round_trip_latencies, spawn_counter};
 use crate::local::idle::IdleMemory;
 use crate::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
-use crate::local::tell::{actor_tell, mpsc_tell};
+use crate::local::tell::{TELL_SENDERS, actor_tell_from, mpsc_tell_from};
 use crate::runtime::{RUNTIME_LABEL, build, on_worker};
 use crate::stats::{ns_per_op, ops_per_sec, percentile};
 
@@ -23,31 +24,64 @@ use crate::stats::{ns_per_op, ops_per_sec, percentile};
 /// # Errors
 /// When a scenario fails.
 pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
+    tell_figure(config, 1)
+}
+
+/// `local_tell_msgs_per_s_4_senders`: the same tells from [`TELL_SENDERS`] concurrent tasks
+/// to one counter actor, against as many tasks sending on clones of one raw bounded mpsc.
+/// Informative.
+///
+/// # Errors
+/// When a scenario fails.
+pub fn tell_throughput_4_senders(config: &RunConfig) -> BenchResult<Figure> {
+    tell_figure(config, TELL_SENDERS)
+}
+
+fn tell_figure(config: &RunConfig, senders: usize) -> BenchResult<Figure> {
     let rt = build()?;
     let system = ActorSystem::new();
     let n = config.tell_messages;
     let mut ours = || {
         let system = system.clone();
-        let elapsed = on_worker(&rt, async move { actor_tell(&system, n, CAPACITY).await })?;
+        let elapsed = on_worker(&rt, async move {
+            actor_tell_from(&system, senders, n, CAPACITY).await
+        })?;
         Ok(ops_per_sec(elapsed, n))
     };
-    let mut raw = || Ok(ops_per_sec(on_worker(&rt, mpsc_tell(n, CAPACITY))?, n));
+    let mut raw = || {
+        let elapsed = on_worker(&rt, mpsc_tell_from(senders, n, CAPACITY))?;
+        Ok(ops_per_sec(elapsed, n))
+    };
     let samples = interleave(config.rounds, &mut [&mut ours, &mut raw])?;
     shutdown(&rt, system);
     let m = medians(&samples);
+    let (name, baseline_name, target) = if senders == 1 {
+        (
+            "local_tell_msgs_per_s",
+            "tokio mpsc bounded + consumer task".to_string(),
+            Target::RatioAtLeast(0.8),
+        )
+    } else {
+        (
+            "local_tell_msgs_per_s_4_senders",
+            format!("tokio mpsc bounded, {senders} sender tasks + consumer task"),
+            Target::None,
+        )
+    };
     Ok(Figure {
-        name: "local_tell_msgs_per_s",
+        name,
         unit: "msgs/s",
         ours: m[0],
         baseline: m[1],
-        baseline_name: "tokio mpsc bounded + consumer task".into(),
+        baseline_name,
         better: Better::Higher,
-        target: Target::RatioAtLeast(0.8),
+        target,
         runtime: RUNTIME_LABEL,
         capacity: Some(CAPACITY),
         extra: vec![],
     }
     .with("messages", n)
+    .with("senders", senders)
     .with("rounds", config.rounds)
     .with("ours_samples", rounded(&samples[0]))
     .with("baseline_samples", rounded(&samples[1])))

@@ -30,6 +30,10 @@ pub use table::markdown_table;
 /// Every figure the report knows, in the order it prints them.
 pub const FIGURES: &[FigureSpec] = &[
     FigureSpec::new("local_tell_msgs_per_s", local::tell_throughput),
+    FigureSpec::new(
+        "local_tell_msgs_per_s_4_senders",
+        local::tell_throughput_4_senders,
+    ),
     FigureSpec::new("local_ask_rtt_ns", local::ask_round_trip),
     FigureSpec::new("spawn_ns_per_actor", local::spawn_cost),
     FigureSpec::new("idle_actor_bytes", local::idle_memory),
