@@ -11,7 +11,7 @@ use benches::local::tell::{TELL_SENDERS, actor_tell, actor_tell_from, mpsc_tell,
 use benches::remote::SENDERS;
 use benches::remote::ours::NodePair;
 use benches::remote::raw::{RawQuinn, WriteBatching, raw_tell, raw_tell_concurrent};
-use benches::report::{FIGURES, RunConfig, markdown_table};
+use benches::report::{FIGURES, Measured, PEER_FIGURES, RunConfig, markdown_table, peer_table};
 use benches::runtime::{build, on_worker};
 use serde_json::Value;
 
@@ -127,7 +127,12 @@ fn every_figure_prints_a_parseable_json_line() {
     let config = RunConfig::smoke();
     let mut figures = Vec::new();
     for spec in FIGURES {
-        let fig = (spec.measure)(&config).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let Measured::Baseline(fig) = spec
+            .run(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+        else {
+            panic!("{}: FIGURES holds baseline figures only", spec.name);
+        };
         let line: Value = serde_json::from_str(&fig.json_line()).expect("valid JSON line");
         assert_eq!(line["figure"], spec.name);
         for key in ["ours", "baseline", "ratio"] {
@@ -144,4 +149,41 @@ fn every_figure_prints_a_parseable_json_line() {
     }
     let table = markdown_table(&figures);
     assert_eq!(table.lines().count(), 2 + FIGURES.len());
+}
+
+/// Runs only with `--features peers` (the list is empty without it).
+#[test]
+fn every_peer_figure_prints_a_line_per_peer() {
+    let config = RunConfig::smoke();
+    let mut figures = Vec::new();
+    for spec in PEER_FIGURES {
+        let Measured::Peers(fig) = spec
+            .run(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+        else {
+            panic!("{}: PEER_FIGURES holds peer figures only", spec.name);
+        };
+        let lines = fig.json_lines();
+        assert_eq!(lines.len(), 3, "{}: ractor, kameo, actix", spec.name);
+        for line in lines {
+            let line: Value = serde_json::from_str(&line).expect("valid JSON line");
+            assert_eq!(line["figure"], spec.name);
+            for key in ["ours", "theirs", "ratio"] {
+                let v = line[key].as_f64().unwrap_or_else(|| {
+                    panic!("{} {}: `{key}` is a number", spec.name, line["peer"])
+                });
+                assert!(
+                    v.is_finite() && v >= 0.0,
+                    "{} {}: `{key}`",
+                    spec.name,
+                    line["peer"]
+                );
+            }
+        }
+        figures.push(fig);
+    }
+    assert_eq!(
+        peer_table(&figures).lines().count(),
+        (2 + PEER_FIGURES.len()) * usize::from(!PEER_FIGURES.is_empty())
+    );
 }

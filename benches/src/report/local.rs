@@ -2,10 +2,9 @@
 //! cost, idle memory.
 
 use actor_core::ActorSystem;
-use serde_json::json;
 
 use super::child::{IDLE_ACTOR_MEMORY, IDLE_TASK_MEMORY};
-use super::figure::round_sig;
+use super::figure::{round_sig, rounded_samples};
 use super::rounds::medians;
 use super::{Better, Figure, RunConfig, Target, interleave};
 use crate::BenchResult;
@@ -83,8 +82,8 @@ fn tell_figure(config: &RunConfig, senders: usize) -> BenchResult<Figure> {
     .with("messages", n)
     .with("senders", senders)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1])))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1])))
 }
 
 /// `local_ask_rtt_ns`: one sequential ask round trip, against a raw mpsc request carrying a
@@ -135,8 +134,8 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     }
     .with("round_trips", n)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]))
     .with("latency_samples", k)
     .with("ours_p50_ns", ns(percentile(&ours_lat, 50.0)))
     .with("ours_p99_ns", ns(percentile(&ours_lat, 99.0)))
@@ -182,8 +181,8 @@ pub fn spawn_cost(config: &RunConfig) -> BenchResult<Figure> {
     }
     .with("batch", n)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]))
     .with("baseline_started_ns", round_sig(m[2]))
     .with("ratio_vs_started", round_sig(m[0] / m[2])))
 }
@@ -237,12 +236,9 @@ pub fn idle_memory(config: &RunConfig) -> BenchResult<Figure> {
     ))
 }
 
-fn shutdown(rt: &tokio::runtime::Runtime, system: ActorSystem) {
+/// Shuts `system` down on a worker of `rt`.
+pub(super) fn shutdown(rt: &tokio::runtime::Runtime, system: ActorSystem) {
     on_worker(rt, async move { system.shutdown().await });
-}
-
-fn rounded(samples: &[f64]) -> serde_json::Value {
-    json!(samples.iter().map(|&x| round_sig(x)).collect::<Vec<_>>())
 }
 
 fn mib(bytes: u64) -> f64 {
