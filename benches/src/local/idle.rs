@@ -79,7 +79,7 @@ impl IdleMemory {
     }
 }
 
-/// Spawns `n` idle actors with `spawner`, pings every [`PING_EVERY`]-th of them, reads the
+/// Spawns `n` idle actors with `spawner`, pings every 1,000th of them, reads the
 /// RSS, then stops them all. The harness's `Vec` of handles is recorded, to be subtracted.
 ///
 /// # Errors

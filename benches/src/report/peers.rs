@@ -2,10 +2,9 @@
 //! scenarios, interleaved in one run, as ratios `ours / theirs`.
 //!
 //! ractor, kameo and ours run on one Tokio runtime ([`crate::runtime`], 2 workers), each
-//! scenario put on a worker the same way. actix cannot: it runs on an
-//! [`ActixSystem`](crate::peers::actix::ActixSystem) of its own, a System driven by the
-//! report's main thread plus one Arbiter thread (two threads, as our two workers), created
-//! once per figure and driven only during its own rounds. Its tell and ask are measured in
+//! scenario put on a worker the same way. actix cannot: it runs on an [`ActixSystem`] of its
+//! own, a System driven by the report's main thread plus one Arbiter thread (two threads, as
+//! our two workers), created once per figure and driven only during its own rounds. Its tell and ask are measured in
 //! both [`Layout`]s; the table shows the counter on the senders' arbiter (what
 //! `Actor::start` does), and the JSON line adds the other layout. Idle memory runs each side
 //! in a fresh child process, as the `idle_actor_bytes` figure does.
