@@ -11,6 +11,8 @@
 //!   baseline next to it.
 //! - [`remote`]: the two-node scenarios over QUIC on loopback, each beside a raw quinn
 //!   client and server moving the same payloads.
+//! - `peers` (feature `peers`): the local scenarios on ractor, kameo and actix, for the
+//!   report's peer figures.
 //! - [`report`]: the figures of the report binary, their JSON lines and markdown table.
 //! - [`stats`]: medians and percentiles.
 //! - [`rss`]: the resident set size of this process, from `/proc`.
@@ -24,6 +26,8 @@
 //! `perf`).
 
 pub mod local;
+#[cfg(feature = "peers")]
+pub mod peers;
 pub mod remote;
 pub mod report;
 pub mod rss;

@@ -7,11 +7,11 @@ use benches::local::CAPACITY;
 use benches::local::ask::{actor_ask, mpsc_ask};
 use benches::local::idle::{actor_idle_memory, task_idle_memory};
 use benches::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
-use benches::local::tell::{actor_tell, mpsc_tell};
+use benches::local::tell::{TELL_SENDERS, actor_tell, actor_tell_from, mpsc_tell, mpsc_tell_from};
 use benches::remote::SENDERS;
 use benches::remote::ours::NodePair;
 use benches::remote::raw::{RawQuinn, WriteBatching, raw_tell, raw_tell_concurrent};
-use benches::report::{FIGURES, RunConfig, markdown_table};
+use benches::report::{FIGURES, Measured, PEER_FIGURES, RunConfig, markdown_table, peer_table};
 use benches::runtime::{build, on_worker};
 use serde_json::Value;
 
@@ -29,6 +29,18 @@ fn scenarios_return_positive_durations() {
                 .is_zero()
         );
         assert!(!mpsc_tell(1_000, 16).await.expect("mpsc tell").is_zero());
+        assert!(
+            !actor_tell_from(&sys, TELL_SENDERS, 1_000, 16)
+                .await
+                .expect("actor tell, several senders")
+                .is_zero()
+        );
+        assert!(
+            !mpsc_tell_from(TELL_SENDERS, 1_000, 16)
+                .await
+                .expect("mpsc tell, several senders")
+                .is_zero()
+        );
         assert!(
             !actor_ask(&sys, 50, CAPACITY)
                 .await
@@ -115,7 +127,12 @@ fn every_figure_prints_a_parseable_json_line() {
     let config = RunConfig::smoke();
     let mut figures = Vec::new();
     for spec in FIGURES {
-        let fig = (spec.measure)(&config).unwrap_or_else(|e| panic!("{}: {e}", spec.name));
+        let Measured::Baseline(fig) = spec
+            .run(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+        else {
+            panic!("{}: FIGURES holds baseline figures only", spec.name);
+        };
         let line: Value = serde_json::from_str(&fig.json_line()).expect("valid JSON line");
         assert_eq!(line["figure"], spec.name);
         for key in ["ours", "baseline", "ratio"] {
@@ -132,4 +149,41 @@ fn every_figure_prints_a_parseable_json_line() {
     }
     let table = markdown_table(&figures);
     assert_eq!(table.lines().count(), 2 + FIGURES.len());
+}
+
+/// Runs only with `--features peers` (the list is empty without it).
+#[test]
+fn every_peer_figure_prints_a_line_per_peer() {
+    let config = RunConfig::smoke();
+    let mut figures = Vec::new();
+    for spec in PEER_FIGURES {
+        let Measured::Peers(fig) = spec
+            .run(&config)
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+        else {
+            panic!("{}: PEER_FIGURES holds peer figures only", spec.name);
+        };
+        let lines = fig.json_lines();
+        assert_eq!(lines.len(), 3, "{}: ractor, kameo, actix", spec.name);
+        for line in lines {
+            let line: Value = serde_json::from_str(&line).expect("valid JSON line");
+            assert_eq!(line["figure"], spec.name);
+            for key in ["ours", "theirs", "ratio"] {
+                let v = line[key].as_f64().unwrap_or_else(|| {
+                    panic!("{} {}: `{key}` is a number", spec.name, line["peer"])
+                });
+                assert!(
+                    v.is_finite() && v >= 0.0,
+                    "{} {}: `{key}`",
+                    spec.name,
+                    line["peer"]
+                );
+            }
+        }
+        figures.push(fig);
+    }
+    assert_eq!(
+        peer_table(&figures).lines().count(),
+        (2 + PEER_FIGURES.len()) * usize::from(!PEER_FIGURES.is_empty())
+    );
 }

@@ -7,6 +7,8 @@
 //! cargo run --release -p benches --bin report -- --only local_ask_rtt_ns
 //! cargo run --release -p benches --bin report -- --only remote_tell_msgs_per_s,remote_ask_rtt_us
 //! cargo run --release -p benches --bin report -- --list
+//! cargo run --release -p benches --bin report --features peers   # and ours beside ractor, kameo, actix
+//! cargo run --release -p benches --bin report --features peers -- --only peer_ask_rtt_ns
 //! ```
 //!
 //! JSON lines go to stdout, progress to stderr. Exits with 1 when a figure could not be
@@ -16,7 +18,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use benches::report::{
-    FIGURES, FigureSpec, Isolation, RunConfig, child, error_line, figure, markdown_table,
+    FigureSpec, Isolation, Measured, RunConfig, all_figures, child, error_line, figure,
+    markdown_table, peer_table,
 };
 
 const USAGE: &str = "usage: report [--quick] [--only <figure>[,<figure>..]]... [--list]";
@@ -68,11 +71,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     if args.list {
-        FIGURES.iter().for_each(|f| println!("{}", f.name));
+        all_figures().for_each(|f| println!("{}", f.name));
         return ExitCode::SUCCESS;
     }
     let selected: Vec<&FigureSpec> = if args.only.is_empty() {
-        FIGURES.iter().collect()
+        all_figures().collect()
     } else {
         let mut selected = Vec::new();
         for name in &args.only {
@@ -97,14 +100,18 @@ fn main() -> ExitCode {
 
     let started = Instant::now();
     let mut figures = Vec::new();
+    let mut peer_figures = Vec::new();
     let mut failed = false;
     for spec in selected {
         eprintln!("measuring {} ...", spec.name);
         let t = Instant::now();
-        match (spec.measure)(&config) {
-            Ok(fig) => {
-                println!("{}", fig.json_line());
-                figures.push(fig);
+        match spec.run(&config) {
+            Ok(measured) => {
+                measured.json_lines().iter().for_each(|l| println!("{l}"));
+                match measured {
+                    Measured::Baseline(fig) => figures.push(fig),
+                    Measured::Peers(fig) => peer_figures.push(fig),
+                }
             }
             Err(e) => {
                 println!("{}", error_line(spec.name, &e.to_string()));
@@ -113,8 +120,14 @@ fn main() -> ExitCode {
         }
         eprintln!("  {} took {:.1} s", spec.name, t.elapsed().as_secs_f64());
     }
-    println!();
-    print!("{}", markdown_table(&figures));
+    if !figures.is_empty() {
+        println!();
+        print!("{}", markdown_table(&figures));
+    }
+    if !peer_figures.is_empty() {
+        println!();
+        print!("{}", peer_table(&peer_figures));
+    }
     eprintln!("report took {:.1} s", started.elapsed().as_secs_f64());
     if failed {
         ExitCode::FAILURE
@@ -141,9 +154,5 @@ fn run_child(args: &[String]) -> ExitCode {
 }
 
 fn names() -> String {
-    FIGURES
-        .iter()
-        .map(|f| f.name)
-        .collect::<Vec<_>>()
-        .join(", ")
+    all_figures().map(|f| f.name).collect::<Vec<_>>().join(", ")
 }

@@ -3,14 +3,15 @@
 //! Run each side in a fresh process (the report re-executes itself): an RSS figure taken
 //! after another measurement has freed memory would count reused heap as free.
 //! The harness's own `Vec` of refs (or senders) is subtracted, so the figure is the cost of
-//! the actor (or task) alone.
+//! the actor (or task) alone. Every kind of actor is measured by the same [`measure_idle`],
+//! through its [`Spawner`].
 
 use std::time::{Duration, Instant};
 
-use actor_core::{ActorRef, ActorSystem};
+use actor_core::DEFAULT_MAILBOX_CAPACITY;
 use serde_json::{Value, json};
 
-use super::spawn::{BareSender, Idle, Ping, ping_bare_task, spawn_bare_task};
+use super::spawn::{BareTasks, OurIdleActors, Spawner};
 use crate::BenchResult;
 use crate::rss::resident_bytes;
 
@@ -78,65 +79,27 @@ impl IdleMemory {
     }
 }
 
-/// Ours: spawns `n` [`Idle`] actors (default mailbox), pings a sample of them, reads the
-/// RSS, then shuts the system down.
+/// Spawns `n` idle actors with `spawner`, pings every 1,000th of them, reads the
+/// RSS, then stops them all. The harness's `Vec` of handles is recorded, to be subtracted.
 ///
 /// # Errors
-/// When a spawn or a ping fails, or the RSS cannot be read.
-pub async fn actor_idle_memory(n: usize) -> BenchResult<IdleMemory> {
-    let system = ActorSystem::new();
-    let mut refs: Vec<ActorRef<Idle>> = Vec::with_capacity(n);
-    let rss_before = resident_bytes()?;
-    let start = Instant::now();
-    for _ in 0..n {
-        refs.push(system.spawn(Idle).await?);
-    }
-    let spawn_time = start.elapsed();
-    for actor in refs.iter().step_by(PING_EVERY) {
-        actor.ask(Ping).await?;
-    }
-    let rss_after = resident_bytes()?;
-    let start = Instant::now();
-    system.shutdown().await;
-    let teardown_time = start.elapsed();
-    Ok(IdleMemory {
-        count: refs.len(),
-        rss_before,
-        rss_after,
-        harness_bytes: std::mem::size_of_val(refs.as_slice()) as u64,
-        spawn_time,
-        teardown_time,
-    })
-}
-
-/// Baseline: spawns `n` bare tasks each holding the receiver of a channel of `capacity`,
-/// pings a sample, reads the RSS, then closes every channel and joins the tasks.
-///
-/// # Errors
-/// When a ping fails or the RSS cannot be read.
-pub async fn task_idle_memory(n: usize, capacity: usize) -> BenchResult<IdleMemory> {
-    let mut senders: Vec<BareSender> = Vec::with_capacity(n);
+/// When a spawn, a ping or the stopping fails, or the RSS cannot be read.
+pub async fn measure_idle<S: Spawner>(mut spawner: S, n: usize) -> BenchResult<IdleMemory> {
     let mut handles = Vec::with_capacity(n);
     let rss_before = resident_bytes()?;
     let start = Instant::now();
     for _ in 0..n {
-        let (tx, task) = spawn_bare_task(capacity);
-        senders.push(tx);
-        handles.push(task);
+        handles.push(spawner.spawn().await?);
     }
     let spawn_time = start.elapsed();
-    for tx in senders.iter().step_by(PING_EVERY) {
-        ping_bare_task(tx).await?;
+    for handle in handles.iter().step_by(PING_EVERY) {
+        spawner.ping(handle).await?;
     }
     let rss_after = resident_bytes()?;
-    let harness_bytes = (std::mem::size_of_val(senders.as_slice())
-        + std::mem::size_of_val(handles.as_slice())) as u64;
-    let count = senders.len();
+    let count = handles.len();
+    let harness_bytes = std::mem::size_of_val(handles.as_slice()) as u64;
     let start = Instant::now();
-    drop(senders);
-    for handle in handles {
-        handle.await?;
-    }
+    spawner.stop_all(handles).await?;
     let teardown_time = start.elapsed();
     Ok(IdleMemory {
         count,
@@ -146,4 +109,26 @@ pub async fn task_idle_memory(n: usize, capacity: usize) -> BenchResult<IdleMemo
         spawn_time,
         teardown_time,
     })
+}
+
+/// Ours: `n` [`Idle`](super::spawn::Idle) actors with the default mailbox, then the system's
+/// shutdown.
+///
+/// # Errors
+/// When a spawn or a ping fails, or the RSS cannot be read.
+pub async fn actor_idle_memory(n: usize) -> BenchResult<IdleMemory> {
+    measure_idle(OurIdleActors::new(DEFAULT_MAILBOX_CAPACITY), n).await
+}
+
+/// Baseline: `n` bare tasks each holding the receiver of a channel of `capacity`; closing
+/// every channel and joining the tasks tears them down.
+///
+/// # Errors
+/// When a ping fails or the RSS cannot be read.
+pub async fn task_idle_memory(n: usize, capacity: usize) -> BenchResult<IdleMemory> {
+    let bare = BareTasks {
+        capacity,
+        wait_started: false,
+    };
+    measure_idle(bare, n).await
 }

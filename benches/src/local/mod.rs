@@ -3,6 +3,7 @@
 //! | scenario | ours | baseline |
 //! | --- | --- | --- |
 //! | [`tell`] | `n` tells to a [`Counter`], then one ask | bounded `mpsc` to a [`RawCounter`] task, then a `oneshot` round trip |
+//! | [`tell`], [`TELL_SENDERS`](tell::TELL_SENDERS) senders | the same `n` tells split between concurrent tasks | the same sends on clones of one `mpsc` sender |
 //! | [`ask`] | sequential asks to a [`Counter`] | `mpsc` request carrying a `oneshot` to a [`RawCounter`] |
 //! | [`spawn`] | `system.spawn(Idle)` (returns once started) | `mpsc::channel` + `tokio::spawn` of a task owning the receiver |
 //! | [`idle`] | RSS growth per live idle actor | RSS growth per live bare task holding its receiver |

@@ -23,6 +23,15 @@ pub const IDLE_ACTOR_MEMORY: &str = "idle_actor_memory";
 /// Idle bare tasks: `idle_task_memory <count>`.
 pub const IDLE_TASK_MEMORY: &str = "idle_task_memory";
 
+/// Idle ractor actors: `idle_ractor_memory <count>` (feature `peers`).
+pub const IDLE_RACTOR_MEMORY: &str = "idle_ractor_memory";
+
+/// Idle kameo actors: `idle_kameo_memory <count>` (feature `peers`).
+pub const IDLE_KAMEO_MEMORY: &str = "idle_kameo_memory";
+
+/// Idle actix actors: `idle_actix_memory <count>` (feature `peers`).
+pub const IDLE_ACTIX_MEMORY: &str = "idle_actix_memory";
+
 /// Runs child task `task` with `args` in this process and returns its result.
 ///
 /// # Errors
@@ -44,6 +53,26 @@ pub fn run_here(task: &str, args: &[String]) -> BenchResult<Value> {
             let n = count(0)?;
             let rt = build()?;
             Ok(on_worker(&rt, task_idle_memory(n, CAPACITY))?.to_json())
+        }
+        #[cfg(feature = "peers")]
+        IDLE_RACTOR_MEMORY => {
+            let n = count(0)?;
+            let rt = build()?;
+            Ok(on_worker(&rt, crate::peers::ractor::idle_memory(n))?.to_json())
+        }
+        #[cfg(feature = "peers")]
+        IDLE_KAMEO_MEMORY => {
+            let n = count(0)?;
+            let rt = build()?;
+            Ok(on_worker(&rt, crate::peers::kameo::idle_memory(n, CAPACITY))?.to_json())
+        }
+        #[cfg(feature = "peers")]
+        IDLE_ACTIX_MEMORY => {
+            let n = count(0)?;
+            let actix = crate::peers::actix::ActixSystem::start();
+            let memory = actix.idle_memory(n, CAPACITY)?;
+            actix.stop()?;
+            Ok(memory.to_json())
         }
         other => Err(format!("unknown child task `{other}`").into()),
     }

@@ -32,7 +32,11 @@ pub struct RunConfig {
     pub spawn_batch: u64,
     /// Idle actors (and bare tasks) alive at once for the memory figure.
     pub idle_actors: usize,
-    /// Where the memory figure runs.
+    /// Idle actors alive at once for the peer memory figure, ours and each peer's. Fewer than
+    /// [`idle_actors`](Self::idle_actors): ractor and kameo keep about 7-8 KB per idle actor
+    /// and take about 20 s to spawn a million of them here.
+    pub peer_idle_actors: usize,
+    /// Where the memory figures run.
     pub isolation: Isolation,
     /// Remote tells per round, one sender or all senders together.
     pub remote_tell_messages: u64,
@@ -41,8 +45,8 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The full report: 7 rounds, 100k tells, 20k asks, 10k spawns, 1M idle actors; remote:
-    /// 100k tells and 2k round trips per round.
+    /// The full report: 7 rounds, 100k tells, 20k asks, 10k spawns, 1M idle actors (100k for
+    /// the peer figure); remote: 100k tells and 2k round trips per round.
     pub fn full(isolation: Isolation) -> Self {
         Self {
             rounds: 7,
@@ -51,13 +55,14 @@ impl RunConfig {
             ask_latency_samples: ASK_ROUND_TRIPS,
             spawn_batch: SPAWN_BATCH,
             idle_actors: IDLE_ACTORS,
+            peer_idle_actors: IDLE_ACTORS / 10,
             isolation,
             remote_tell_messages: remote::TELL_MESSAGES,
             remote_round_trips: remote::ASK_ROUND_TRIPS,
         }
     }
 
-    /// `--quick`: 3 rounds, a tenth of the work, 100k idle actors.
+    /// `--quick`: 3 rounds, a tenth of the work, 100k idle actors (10k for the peer figure).
     pub fn quick(isolation: Isolation) -> Self {
         Self {
             rounds: 3,
@@ -66,6 +71,7 @@ impl RunConfig {
             ask_latency_samples: ASK_ROUND_TRIPS / 10,
             spawn_batch: SPAWN_BATCH / 10,
             idle_actors: IDLE_ACTORS / 10,
+            peer_idle_actors: IDLE_ACTORS / 100,
             isolation,
             remote_tell_messages: remote::TELL_MESSAGES / 10,
             remote_round_trips: remote::ASK_ROUND_TRIPS / 10,
@@ -81,6 +87,7 @@ impl RunConfig {
             ask_latency_samples: 200,
             spawn_batch: 200,
             idle_actors: 1_000,
+            peer_idle_actors: 1_000,
             isolation: Isolation::InProcess,
             remote_tell_messages: 800,
             remote_round_trips: 50,

@@ -1,8 +1,10 @@
-//! One measured figure: ours, the baseline, their ratio and the target it is held to.
+//! One measured figure: ours, the baseline, their ratio and the target it is held to; and
+//! the list entry through which the report measures a figure of either kind.
 
 use serde_json::{Value, json};
 
 use super::RunConfig;
+use super::peer_figure::PeerFigure;
 use crate::BenchResult;
 
 /// Which way a figure is better.
@@ -129,8 +131,13 @@ pub fn error_line(name: &str, error: &str) -> String {
     ordered_object(&[("figure", json!(name)), ("error", json!(error))])
 }
 
+/// Samples as a JSON array, each rounded with [`round_sig`].
+pub(crate) fn rounded_samples(samples: &[f64]) -> Value {
+    json!(samples.iter().map(|&x| round_sig(x)).collect::<Vec<_>>())
+}
+
 /// A JSON object with its keys in the given order (serde_json's map would sort them).
-fn ordered_object(fields: &[(&str, Value)]) -> String {
+pub(crate) fn ordered_object(fields: &[(&str, Value)]) -> String {
     let body: Vec<String> = fields
         .iter()
         .map(|(k, v)| format!("{}:{}", Value::from(*k), v))
@@ -147,19 +154,72 @@ pub(crate) fn round_sig(x: f64) -> f64 {
     (x * scale).round() / scale
 }
 
+/// How a figure is measured, and against what.
+#[derive(Debug, Clone, Copy)]
+pub enum Measure {
+    /// Ours beside a raw baseline.
+    Baseline(fn(&RunConfig) -> BenchResult<Figure>),
+    /// Ours beside each peer framework.
+    Peers(fn(&RunConfig) -> BenchResult<PeerFigure>),
+}
+
+/// A measured figure of either kind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measured {
+    /// Ours beside a raw baseline.
+    Baseline(Figure),
+    /// Ours beside each peer framework.
+    Peers(PeerFigure),
+}
+
+impl Measured {
+    /// Its JSON lines: one for a baseline figure, one per peer for a peer figure.
+    pub fn json_lines(&self) -> Vec<String> {
+        match self {
+            Measured::Baseline(f) => vec![f.json_line()],
+            Measured::Peers(f) => f.json_lines(),
+        }
+    }
+}
+
 /// A figure the report can measure: a name and the function that measures it.
 #[derive(Debug, Clone, Copy)]
 pub struct FigureSpec {
     /// The figure's name, as in `--only <name>`.
     pub name: &'static str,
     /// Measures it.
-    pub measure: fn(&RunConfig) -> BenchResult<Figure>,
+    pub measure: Measure,
 }
 
 impl FigureSpec {
-    /// A figure named `name`, measured by `measure`.
+    /// A figure named `name`, ours beside a baseline, measured by `measure`.
     pub const fn new(name: &'static str, measure: fn(&RunConfig) -> BenchResult<Figure>) -> Self {
-        Self { name, measure }
+        Self {
+            name,
+            measure: Measure::Baseline(measure),
+        }
+    }
+
+    /// A figure named `name`, ours beside the peer frameworks, measured by `measure`.
+    pub const fn peers(
+        name: &'static str,
+        measure: fn(&RunConfig) -> BenchResult<PeerFigure>,
+    ) -> Self {
+        Self {
+            name,
+            measure: Measure::Peers(measure),
+        }
+    }
+
+    /// Measures the figure with the sizes of `config`.
+    ///
+    /// # Errors
+    /// When a scenario fails.
+    pub fn run(&self, config: &RunConfig) -> BenchResult<Measured> {
+        Ok(match self.measure {
+            Measure::Baseline(f) => Measured::Baseline(f(config)?),
+            Measure::Peers(f) => Measured::Peers(f(config)?),
+        })
     }
 }
 

@@ -1,10 +1,10 @@
-//! The in-process figures: tell throughput, ask round trip, spawn cost, idle memory.
+//! The in-process figures: tell throughput (one sender and several), ask round trip, spawn
+//! cost, idle memory.
 
 use actor_core::ActorSystem;
-use serde_json::json;
 
 use super::child::{IDLE_ACTOR_MEMORY, IDLE_TASK_MEMORY};
-use super::figure::round_sig;
+use super::figure::{round_sig, rounded_samples};
 use super::rounds::medians;
 use super::{Better, Figure, RunConfig, Target, interleave};
 use crate::BenchResult;
@@ -13,7 +13,7 @@ use crate::local::RawCounter;
 use crate::local::ask::{actor_ask, mpsc_ask, round_trip_latencies, spawn_counter};
 use crate::local::idle::IdleMemory;
 use crate::local::spawn::{actor_spawn_batch, task_spawn_batch, task_spawn_started_batch};
-use crate::local::tell::{actor_tell, mpsc_tell};
+use crate::local::tell::{TELL_SENDERS, actor_tell_from, mpsc_tell_from};
 use crate::runtime::{RUNTIME_LABEL, build, on_worker};
 use crate::stats::{ns_per_op, ops_per_sec, percentile};
 
@@ -23,34 +23,67 @@ use crate::stats::{ns_per_op, ops_per_sec, percentile};
 /// # Errors
 /// When a scenario fails.
 pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
+    tell_figure(config, 1)
+}
+
+/// `local_tell_msgs_per_s_4_senders`: the same tells from [`TELL_SENDERS`] concurrent tasks
+/// to one counter actor, against as many tasks sending on clones of one raw bounded mpsc.
+/// Informative.
+///
+/// # Errors
+/// When a scenario fails.
+pub fn tell_throughput_4_senders(config: &RunConfig) -> BenchResult<Figure> {
+    tell_figure(config, TELL_SENDERS)
+}
+
+fn tell_figure(config: &RunConfig, senders: usize) -> BenchResult<Figure> {
     let rt = build()?;
     let system = ActorSystem::new();
     let n = config.tell_messages;
     let mut ours = || {
         let system = system.clone();
-        let elapsed = on_worker(&rt, async move { actor_tell(&system, n, CAPACITY).await })?;
+        let elapsed = on_worker(&rt, async move {
+            actor_tell_from(&system, senders, n, CAPACITY).await
+        })?;
         Ok(ops_per_sec(elapsed, n))
     };
-    let mut raw = || Ok(ops_per_sec(on_worker(&rt, mpsc_tell(n, CAPACITY))?, n));
+    let mut raw = || {
+        let elapsed = on_worker(&rt, mpsc_tell_from(senders, n, CAPACITY))?;
+        Ok(ops_per_sec(elapsed, n))
+    };
     let samples = interleave(config.rounds, &mut [&mut ours, &mut raw])?;
     shutdown(&rt, system);
     let m = medians(&samples);
+    let (name, baseline_name, target) = if senders == 1 {
+        (
+            "local_tell_msgs_per_s",
+            "tokio mpsc bounded + consumer task".to_string(),
+            Target::RatioAtLeast(0.8),
+        )
+    } else {
+        (
+            "local_tell_msgs_per_s_4_senders",
+            format!("tokio mpsc bounded, {senders} sender tasks + consumer task"),
+            Target::None,
+        )
+    };
     Ok(Figure {
-        name: "local_tell_msgs_per_s",
+        name,
         unit: "msgs/s",
         ours: m[0],
         baseline: m[1],
-        baseline_name: "tokio mpsc bounded + consumer task".into(),
+        baseline_name,
         better: Better::Higher,
-        target: Target::RatioAtLeast(0.8),
+        target,
         runtime: RUNTIME_LABEL,
         capacity: Some(CAPACITY),
         extra: vec![],
     }
     .with("messages", n)
+    .with("senders", senders)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1])))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1])))
 }
 
 /// `local_ask_rtt_ns`: one sequential ask round trip, against a raw mpsc request carrying a
@@ -101,8 +134,8 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     }
     .with("round_trips", n)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]))
     .with("latency_samples", k)
     .with("ours_p50_ns", ns(percentile(&ours_lat, 50.0)))
     .with("ours_p99_ns", ns(percentile(&ours_lat, 99.0)))
@@ -148,8 +181,8 @@ pub fn spawn_cost(config: &RunConfig) -> BenchResult<Figure> {
     }
     .with("batch", n)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]))
     .with("baseline_started_ns", round_sig(m[2]))
     .with("ratio_vs_started", round_sig(m[0] / m[2])))
 }
@@ -203,12 +236,9 @@ pub fn idle_memory(config: &RunConfig) -> BenchResult<Figure> {
     ))
 }
 
-fn shutdown(rt: &tokio::runtime::Runtime, system: ActorSystem) {
+/// Shuts `system` down on a worker of `rt`.
+pub(super) fn shutdown(rt: &tokio::runtime::Runtime, system: ActorSystem) {
     on_worker(rt, async move { system.shutdown().await });
-}
-
-fn rounded(samples: &[f64]) -> serde_json::Value {
-    json!(samples.iter().map(|&x| round_sig(x)).collect::<Vec<_>>())
 }
 
 fn mib(bytes: u64) -> f64 {

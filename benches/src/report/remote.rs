@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actor_remote::NodeStats;
 use tokio::sync::Mutex;
 
-use super::figure::round_sig;
+use super::figure::{round_sig, rounded_samples};
 use super::rounds::medians;
 use super::{Better, Figure, RunConfig, Target, interleave};
 use crate::BenchResult;
@@ -84,8 +84,8 @@ pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
     .with("messages", n)
     .with("payload_bytes", PAYLOAD_LEN)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]))
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]))
     .with("baseline_write_per_frame_msgs_per_s", round_sig(m[2]))
     .with("ratio_to_write_per_frame", round_sig(m[0] / m[2]));
     Ok(with_wire_stats(figure, &sent))
@@ -153,8 +153,8 @@ pub fn tell_throughput_8_senders(config: &RunConfig) -> BenchResult<Figure> {
     .with("senders", SENDERS)
     .with("payload_bytes", PAYLOAD_LEN)
     .with("rounds", config.rounds)
-    .with("ours_samples", rounded(&samples[0]))
-    .with("baseline_samples", rounded(&samples[1]));
+    .with("ours_samples", rounded_samples(&samples[0]))
+    .with("baseline_samples", rounded_samples(&samples[1]));
     Ok(with_wire_stats(figure, &sent))
 }
 
@@ -223,8 +223,8 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     .with("baseline_p99_us", p(&raw_all, 99.0))
     .with("ours_mean_us", mean(&ours_all))
     .with("baseline_mean_us", mean(&raw_all))
-    .with("ours_round_p50_samples", rounded(&samples[0]))
-    .with("baseline_round_p50_samples", rounded(&samples[1]))
+    .with("ours_round_p50_samples", rounded_samples(&samples[0]))
+    .with("baseline_round_p50_samples", rounded_samples(&samples[1]))
     .with(
         "ratio_of_medians_of_round_p50s",
         round_sig(median(&samples[0]) / median(&samples[1])),
@@ -271,8 +271,4 @@ fn shutdown(rt: &tokio::runtime::Runtime, pair: Arc<NodePair>, raw: RawQuinn) {
 
 fn micros(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-fn rounded(samples: &[f64]) -> serde_json::Value {
-    serde_json::json!(samples.iter().map(|&x| round_sig(x)).collect::<Vec<_>>())
 }

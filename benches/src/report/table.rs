@@ -1,6 +1,8 @@
-//! The markdown table printed after the JSON lines.
+//! The markdown tables printed after the JSON lines: ours beside the baselines, and ours
+//! beside the peer frameworks.
 
 use super::figure::Figure;
+use super::peer_figure::PeerFigure;
 
 /// The figures as a markdown table: figure, ours, baseline, ratio, target, met.
 pub fn markdown_table(figures: &[Figure]) -> String {
@@ -32,6 +34,40 @@ pub fn markdown_table(figures: &[Figure]) -> String {
     out
 }
 
+/// The peer figures as a markdown table: figure, ours, then each peer's value and
+/// `ours / theirs`. The peers are the first figure's, in its order; a figure that lacks one
+/// shows `-`.
+pub fn peer_table(figures: &[PeerFigure]) -> String {
+    let Some(first) = figures.first() else {
+        return String::new();
+    };
+    let peers: Vec<(&str, &str)> = first.peers.iter().map(|p| (p.peer, p.version)).collect();
+    let mut out = String::from("| figure | ours |");
+    let mut rule = String::from("| --- | ---: |");
+    for (peer, version) in &peers {
+        out.push_str(&format!(" {peer} {version} | ours / {peer} |"));
+        rule.push_str(" ---: | ---: |");
+    }
+    out.push('\n');
+    out.push_str(&rule);
+    out.push('\n');
+    for f in figures {
+        out.push_str(&format!("| {} | {} |", f.name, human(f.ours, f.unit)));
+        for (peer, _) in &peers {
+            match f.peers.iter().find(|p| p.peer == *peer) {
+                Some(p) => out.push_str(&format!(
+                    " {} | {:.2} |",
+                    human(p.theirs, f.unit),
+                    f.ratio(p)
+                )),
+                None => out.push_str(" - | - |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `12_345_678 msgs/s` as `12.35 M msgs/s`, `850.2 ns` as `850 ns`.
 fn human(value: f64, unit: &str) -> String {
     let a = value.abs();
@@ -51,6 +87,40 @@ fn human(value: f64, unit: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peer_table_has_a_value_and_a_ratio_column_per_peer() {
+        use super::super::Better;
+        use super::super::peer_figure::PeerValue;
+        let peer = |peer, theirs| PeerValue {
+            peer,
+            version: "0.1",
+            theirs,
+            setup: String::new(),
+            extra: vec![],
+        };
+        let figure = PeerFigure {
+            name: "peer_ask_rtt_ns",
+            unit: "ns",
+            better: Better::Lower,
+            ours: 1000.0,
+            runtime: "rt",
+            capacity: None,
+            peers: vec![peer("a", 2000.0), peer("b", 500.0)],
+            extra: vec![],
+        };
+        let table = peer_table(&[figure]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "| figure | ours | a 0.1 | ours / a | b 0.1 | ours / b |"
+        );
+        assert_eq!(
+            lines[2],
+            "| peer_ask_rtt_ns | 1000 ns | 2000 ns | 0.50 | 500 ns | 2.00 |"
+        );
+        assert_eq!(peer_table(&[]), "");
+    }
 
     #[test]
     fn human_scales() {
