@@ -94,6 +94,16 @@ impl RoundTrip for TellReply {
     }
 }
 
+struct TryTellReply(ActorRef<Replier>);
+
+impl RoundTrip for TryTellReply {
+    async fn round_trip(&self) -> BenchResult<u64> {
+        let (tx, rx) = oneshot::channel();
+        self.0.try_tell(TotalVia(tx)).map_err(|_| "full")?;
+        Ok(rx.await?)
+    }
+}
+
 struct TellReplyTimeout(ActorRef<Replier>);
 
 impl RoundTrip for TellReplyTimeout {
@@ -111,9 +121,10 @@ struct Variants {
     ask: ActorRef<Counter>,
     tell_reply: TellReply,
     tell_reply_timeout: TellReplyTimeout,
+    try_tell_reply: TryTellReply,
 }
 
-const VARIANTS: usize = 6;
+const VARIANTS: usize = 7;
 
 impl Variants {
     async fn time(&self, i: usize) -> f64 {
@@ -123,7 +134,8 @@ impl Variants {
             2 => time(&self.raw_boxed).await,
             3 => time(&self.ask).await,
             4 => time(&self.tell_reply).await,
-            _ => time(&self.tell_reply_timeout).await,
+            5 => time(&self.tell_reply_timeout).await,
+            _ => time(&self.try_tell_reply).await,
         }
     }
 }
@@ -147,7 +159,8 @@ fn main() {
             raw_boxed: RawBoxed::spawn(),
             ask: spawn_counter(&sys, CAPACITY).await.expect("spawn"),
             tell_reply: TellReply(replier.clone()),
-            tell_reply_timeout: TellReplyTimeout(replier),
+            tell_reply_timeout: TellReplyTimeout(replier.clone()),
+            try_tell_reply: TryTellReply(replier),
         };
         if let Some(i) = only {
             let mut samples = vec![Vec::new(); VARIANTS + 1];
@@ -191,6 +204,7 @@ fn main() {
         "actor ask (ours)",
         "actor tell carrying a oneshot (no timeout, no reply slot)",
         "actor tell carrying a oneshot + timeout(5s)",
+        "actor try_tell carrying a oneshot",
         "raw + timeout(5s), a 100 ms interval timer alive",
     ];
     let base = median(&results[0]);
