@@ -4,6 +4,8 @@
 //! - a [`Where`] per `--serve NAME`, served as `NAME`;
 //! - the [`OrderCreated`] topics of `--subscribe` and `--register-topic`, cluster-wide, with
 //!   one [`Ear`] per `--subscribe`;
+//! - with `--tally`, a [`Tally`] served as [`tally_name`]`(node)` and subscribed to
+//!   [`TALLY_TOPIC`];
 //! - its [`Inspector`], served as `inspect@<name>`, with a member log.
 //!
 //! Then it dials the `--connect` peers and prints exactly one line, `LISTENING <addr>`, on
@@ -25,8 +27,8 @@ use tokio::sync::oneshot;
 use tracing_subscriber::EnvFilter;
 
 use crate::cluster::{
-    Ear, HeardLog, Inspector, MemberChanges, MemberLog, OrderCreated, Where, inspector_name,
-    unix_micros,
+    Ear, HeardLog, Inspector, MemberChanges, MemberLog, OrderCreated, TALLY_TOPIC, Tally, Where,
+    inspector_name, tally_name, unix_micros,
 };
 use crate::echo::Echo;
 use crate::node_args::NodeArgs;
@@ -63,6 +65,9 @@ async fn run(args: NodeArgs) -> Result<(), BoxError> {
         node.serve(&actor)?;
     }
     let heard = subscribe_ears(&node, &args).await?;
+    if args.tally {
+        serve_tally(&node).await?;
+    }
     let serving_since = unix_micros();
     serve_inspector(&node, heard, serving_since).await?;
     for addr in &args.connect {
@@ -113,6 +118,19 @@ async fn subscribe_ears(node: &Node, args: &NodeArgs) -> Result<HeardLog, BoxErr
             .subscribe(&Topic::new(topic.as_str()), ear.recipient());
     }
     Ok(heard)
+}
+
+/// Serves a [`Tally`] as `tally@<name>` and subscribes it to [`TALLY_TOPIC`], cluster-wide.
+async fn serve_tally(node: &Node) -> Result<(), BoxError> {
+    let topic = Topic::<OrderCreated>::new(TALLY_TOPIC);
+    node.register_topic(&topic);
+    let tally = node
+        .system()
+        .spawn_named(tally_name(node.name()), Tally::new(node.incarnation()))
+        .await?;
+    node.serve(&tally)?;
+    node.system().pubsub().subscribe(&topic, tally.recipient());
+    Ok(())
 }
 
 /// Starts the member log and the inspector, and serves the inspector as `inspect@<name>`.
