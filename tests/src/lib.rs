@@ -17,10 +17,12 @@
 //!   other binary that starts nodes of its own.
 //! - [`relay`]: [`Relay`](relay::Relay), a fault-injecting UDP relay between two nodes
 //!   (loss, delay, blackhole, heal), for the network fault tests.
+//! - [`rss`]: the resident memory of a process.
 
 pub mod cluster;
 pub mod echo;
 pub mod node_args;
 pub mod process;
 pub mod relay;
+pub mod rss;
 pub mod test_node;
