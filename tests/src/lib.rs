@@ -18,6 +18,8 @@
 //! - [`relay`]: [`Relay`](relay::Relay), a fault-injecting UDP relay between two nodes
 //!   (loss, delay, blackhole, heal), for the network fault tests.
 //! - [`rss`]: the resident memory of a process.
+//! - [`soak`]: the soak run by the `soak` binary (three nodes, steady traffic, periodic
+//!   kill and restart, an account of every message).
 
 pub mod cluster;
 pub mod echo;
@@ -25,4 +27,5 @@ pub mod node_args;
 pub mod process;
 pub mod relay;
 pub mod rss;
+pub mod soak;
 pub mod test_node;
