@@ -431,19 +431,17 @@ impl Report {
             times.sort();
             times
         };
-        for (what, mut sorted) in [
+        for (what, sorted) in [
             ("down everywhere", times(|r| r.down_everywhere)),
             ("rejoined", times(|r| r.rejoined)),
             ("refs answer", times(|r| r.refs_answer)),
         ] {
-            if let (Some(min), Some(max)) = (sorted.first().copied(), sorted.pop()) {
-                sorted.push(max);
-                let median = sorted[sorted.len() / 2];
+            if let (Some(min), Some(max)) = (sorted.first(), sorted.last()) {
                 writeln!(
                     f,
                     "\n{what}: min {} ms, median {} ms, max {} ms",
                     min.as_millis(),
-                    median.as_millis(),
+                    sorted[sorted.len() / 2].as_millis(),
                     max.as_millis()
                 )?;
             }
@@ -473,13 +471,16 @@ impl Display for Report {
         writeln!(
             f,
             "Per node {} tells/s and {} asks/s; {} group asks/s; {} publishes/s. Three node \
-             processes (a, b, c) and the soak process (driver and publisher nodes), release \
-             build: {}.\n",
+             processes (a, b, c) and the soak process (driver and publisher nodes); {} build.\n",
             s.rate,
             s.ask_rate,
             s.group_ask_rate,
             s.publish_rate,
-            !cfg!(debug_assertions)
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
         )?;
         self.write_memory(f)?;
         self.write_tells(f)?;
