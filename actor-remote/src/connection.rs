@@ -453,11 +453,14 @@ pub(crate) async fn write_frames<T: Outgoing>(
             () = link.closed() => break,
         };
         buf.clear();
-        let mut frames = 0u64;
+        let (mut frames, mut tells) = (0u64, 0u64);
         let mut next = Some(first);
         while let Some(frame) = next.take() {
             match frame.encode(&lane_target, &mut buf) {
-                Ok(()) => frames += 1,
+                Ok(()) => {
+                    frames += 1;
+                    tells += u64::from(frame.is_tell());
+                }
                 Err(e) => {
                     tracing::error!(peer = %link.peer.node, error = %e, "frame not encodable; dropped")
                 }
@@ -468,7 +471,8 @@ pub(crate) async fn write_frames<T: Outgoing>(
         }
         if let Err(e) = send.write_all(&buf).await {
             tracing::debug!(peer = %link.peer.node, error = %e, "stream write failed");
-            Counters::add(&link.counters.tells_dropped, frames);
+            // Asks fail on their own (NodeDown); control frames are not messages.
+            Counters::add(&link.counters.tells_dropped, tells);
             break;
         }
         let c = &link.counters;

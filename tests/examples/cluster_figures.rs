@@ -114,7 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let nodes = ["a", "b", "c"].map(|n| args.node(n)).to_vec();
-    let mut cluster = ProcessCluster::start(&program, nodes).await;
+    let mut cluster = ProcessCluster::start(program.as_path(), nodes).await;
     detection(&args, &mut cluster).await;
     resolution(&args, &mut cluster).await;
     cluster.shutdown().await;

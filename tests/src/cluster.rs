@@ -6,6 +6,7 @@
 //! | [`Where`] | one per `--serve NAME` | answers [`WhereAreYou`] with its node's name ([`Stall`] sleeps first): routing, groups, asks in flight |
 //! | [`Ear`] | one per `--subscribe TOPIC` | records each [`OrderCreated`] it hears: pub/sub |
 //! | [`MemberLog`] | always | records the node's member events with the wall-clock time they happened |
+//! | [`Tally`] | with `--tally`, served as [`tally_name`]`(node)`, subscribed to [`TALLY_TOPIC`] | counts numbered tells and publishes per start of the node: the soak's delivery accounting |
 //! | [`Inspector`] | always, served as [`inspector_name`]`(node)` | tells the test what this node sees (members, member events, placements, counters, what its ears heard) and acts on this node for it (look a name up and ask it, wait for a name) |
 //! | [`ProcessCluster`] | | runs `test-node` processes plus the test process's own node as one cluster |
 //!
@@ -20,6 +21,7 @@ mod ear;
 mod harness;
 mod inspector;
 mod member_log;
+mod tally;
 mod whereabouts;
 
 pub use ear::{Ear, Heard, HeardLog, OrderCreated};
@@ -29,6 +31,7 @@ pub use inspector::{
     GetPlacements, GetServingSince, GetTopicNodes, Inspector, inspector_name,
 };
 pub use member_log::{MemberChange, MemberChanges, MemberLog};
+pub use tally::{GetTally, Sequence, TALLY_TOPIC, Tally, TallySnapshot, tally_name};
 pub use whereabouts::{Stall, Where, WhereAreYou};
 
 /// Wall-clock microseconds since the Unix epoch (0 if the clock is before it).

@@ -7,14 +7,15 @@
 //! ```text
 //! test-node --name NAME --secret SECRET [--listen 127.0.0.1:0]
 //!           [--seed HOST:PORT]... [--connect ADDR]...
-//!           [--serve NAME]... [--subscribe TOPIC]... [--register-topic TOPIC]...
+//!           [--serve NAME]... [--subscribe TOPIC]... [--register-topic TOPIC]... [--tally]
 //!           [--idle-timeout-ms 1500] [--keep-alive-ms 250] [--reconnect-backoff-max-ms 500]
 //!           [--probe-period-ms 100] [--probe-rtt-ms 50] [--suspect-to-down-ms 500]
 //! ```
 //!
 //! `--seed` joins a cluster the way a deployed node does (the node keeps retrying until a
-//! seed answers); `--connect` dials one peer directly. `--serve`, `--subscribe` and
-//! `--register-topic` say what the node offers the cluster: see [`crate::cluster`].
+//! seed answers); `--connect` dials one peer directly. `--serve`, `--subscribe`,
+//! `--register-topic` and `--tally` say what the node offers the cluster: see
+//! [`crate::cluster`].
 
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -70,6 +71,9 @@ pub struct NodeArgs {
     /// Make this `OrderCreated` topic cluster-wide without subscribing (repeatable).
     #[arg(long = "register-topic", value_name = "TOPIC")]
     pub register_topics: Vec<String>,
+    /// Serve a `Tally` as `tally@<name>`, subscribed to the tally topic (cluster-wide).
+    #[arg(long)]
+    pub tally: bool,
     /// A connection silent for this long is closed, and its peer taken for down.
     #[arg(long, default_value_t = DEFAULT_IDLE_TIMEOUT_MS)]
     pub idle_timeout_ms: u64,
@@ -104,6 +108,7 @@ impl NodeArgs {
             serve: Vec::new(),
             subscribe: Vec::new(),
             register_topics: Vec::new(),
+            tally: false,
             idle_timeout_ms: DEFAULT_IDLE_TIMEOUT_MS,
             keep_alive_ms: DEFAULT_KEEP_ALIVE_MS,
             reconnect_backoff_max_ms: DEFAULT_RECONNECT_BACKOFF_MAX_MS,
@@ -149,6 +154,12 @@ impl NodeArgs {
         self
     }
 
+    /// Also serves a `Tally` as `tally@<name>`.
+    pub fn tally(mut self) -> Self {
+        self.tally = true;
+        self
+    }
+
     /// Uses this membership timing (all in milliseconds).
     pub fn membership_timing(
         mut self,
@@ -184,6 +195,9 @@ impl NodeArgs {
             "--suspect-to-down-ms".to_string(),
             self.suspect_to_down_ms.to_string(),
         ];
+        if self.tally {
+            args.push("--tally".to_string());
+        }
         let connect = self.connect.iter().map(SocketAddr::to_string);
         let repeated = [
             ("--seed", self.seeds.clone()),
@@ -240,6 +254,7 @@ mod tests {
             .subscribe("order.created")
             .subscribe("order.created")
             .register_topic("order.failed")
+            .tally()
             .membership_timing(200, 80, 900);
         let parsed = NodeArgs::try_parse_from(
             std::iter::once("test-node".to_string()).chain(args.to_args()),

@@ -14,6 +14,9 @@
 //! memory: [`NodeProcess::stderr`] returns it, and a `NodeProcess` dropped during a panic
 //! prints it, so a failing test shows what its child said.
 //!
+//! The program is the `test-node` binary, or any binary that runs
+//! [`test_node::main`](crate::test_node::main) behind a subcommand ([`NodeProgram`]).
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use tests::node_args::NodeArgs;
@@ -30,6 +33,7 @@
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -114,6 +118,50 @@ pub enum ProcessError {
     },
 }
 
+/// How to start a node process: a program, and the arguments that come before the node's
+/// own ([`NodeArgs::to_args`]). A `&Path` converts into the `test-node` binary at that path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeProgram {
+    path: PathBuf,
+    leading_args: Vec<String>,
+}
+
+impl NodeProgram {
+    /// The `test-node` binary at `path`.
+    pub fn test_node(path: impl Into<PathBuf>) -> Self {
+        NodeProgram {
+            path: path.into(),
+            leading_args: Vec::new(),
+        }
+    }
+
+    /// The binary at `path` run as `path subcommand <node args>`, for a binary that runs
+    /// [`test_node::main`](crate::test_node::main) behind that subcommand.
+    pub fn subcommand(path: impl Into<PathBuf>, subcommand: impl Into<String>) -> Self {
+        NodeProgram {
+            path: path.into(),
+            leading_args: vec![subcommand.into()],
+        }
+    }
+
+    /// The program's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl From<&Path> for NodeProgram {
+    fn from(path: &Path) -> Self {
+        NodeProgram::test_node(path)
+    }
+}
+
+impl From<&NodeProgram> for NodeProgram {
+    fn from(program: &NodeProgram) -> Self {
+        program.clone()
+    }
+}
+
 /// A running `test-node` child process; killed and reaped when dropped.
 #[derive(Debug)]
 pub struct NodeProcess {
@@ -127,21 +175,30 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Starts `program` (the `test-node` binary) with `args` and waits, at most
-    /// [`STARTUP_TIMEOUT`], until it prints the address it listens on.
+    /// Starts `program` (the `test-node` binary, or see [`NodeProgram`]) with `args` and
+    /// waits, at most [`STARTUP_TIMEOUT`], until it prints the address it listens on.
+    ///
+    /// The child runs in a process group of its own, so that a Ctrl-C meant for the parent
+    /// (sent by a terminal to its whole foreground group) leaves the ending to the parent.
     ///
     /// # Errors
     /// [`ProcessError::Spawn`], [`ProcessError::ExitedEarly`] (for instance when its listen
     /// address is still taken), [`ProcessError::NoListeningLine`],
     /// [`ProcessError::BadListeningLine`]; the child is gone in each case.
-    pub async fn spawn(program: &Path, args: &NodeArgs) -> Result<NodeProcess, ProcessError> {
+    pub async fn spawn(
+        program: impl Into<NodeProgram>,
+        args: &NodeArgs,
+    ) -> Result<NodeProcess, ProcessError> {
+        let program = program.into();
         let spawn_error = |source| ProcessError::Spawn {
-            program: program.to_owned(),
+            program: program.path.clone(),
             source,
         };
         let log = std::env::var(LOG_ENV).unwrap_or_else(|_| "info".to_string());
-        let mut child = Command::new(program)
+        let mut child = Command::new(&program.path)
+            .args(&program.leading_args)
             .args(args.to_args())
+            .process_group(0)
             .env("RUST_LOG", log)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

@@ -58,14 +58,9 @@ fn program() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_test-node"))
 }
 
-/// The resident set size of this process, in KiB, from `/proc/self/status`.
+/// The resident set size of this process, in KiB.
 fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line in kB")
+    tests::rss::rss_kib(std::process::id()).expect("a VmRSS line in /proc/<pid>/status")
 }
 
 /// How the operations of a burst ended.

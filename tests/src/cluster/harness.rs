@@ -12,7 +12,6 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use actor_core::{ActorRef, AskError, Handler, Message};
@@ -20,7 +19,7 @@ use actor_remote::{Member, MemberState, Node};
 
 use super::{Inspector, MemberChanges, MemberLog, inspector_name};
 use crate::node_args::NodeArgs;
-use crate::process::{NodeProcess, ProcessError};
+use crate::process::{NodeProcess, NodeProgram, ProcessError};
 
 /// The name of the test process's own node.
 pub const TESTER: &str = "tester";
@@ -63,7 +62,7 @@ pub async fn eventually<T>(
 /// children; [`shutdown`](Self::shutdown) also stops the test node.
 #[derive(Debug)]
 pub struct ProcessCluster {
-    program: PathBuf,
+    program: NodeProgram,
     seed: SocketAddr,
     tester: Node,
     tester_changes: MemberChanges,
@@ -71,7 +70,7 @@ pub struct ProcessCluster {
 }
 
 impl ProcessCluster {
-    /// Starts `nodes` as `test-node` processes (the program at `program`) in order, the
+    /// Starts `nodes` as `test-node` processes (`program`: see [`NodeProgram`]) in order, the
     /// first one without seeds and every other with the first as its only seed; then starts
     /// the test node ([`TESTER`], with the first node's secret, time-outs and membership
     /// timing) with the same seed; then waits until every node sees every node alive.
@@ -79,7 +78,8 @@ impl ProcessCluster {
     /// # Panics
     /// If `nodes` is empty, a child does not start, or the cluster does not form within
     /// 15 s.
-    pub async fn start(program: &Path, nodes: Vec<NodeArgs>) -> ProcessCluster {
+    pub async fn start(program: impl Into<NodeProgram>, nodes: Vec<NodeArgs>) -> ProcessCluster {
+        let program = program.into();
         let mut nodes = nodes.into_iter();
         let first = nodes.next().expect("a cluster has a first node");
         let tester_args = NodeArgs {
@@ -92,11 +92,11 @@ impl ProcessCluster {
                 first.suspect_to_down_ms,
             )
         };
-        let seed_process = spawn(program, &first).await;
+        let seed_process = spawn(&program, &first).await;
         let seed = seed_process.addr();
         let mut children = vec![seed_process];
         for args in nodes {
-            children.push(spawn(program, &args.seed(seed)).await);
+            children.push(spawn(&program, &args.seed(seed)).await);
         }
         let tester = Node::start(tester_args.seed(seed).config())
             .await
@@ -109,7 +109,7 @@ impl ProcessCluster {
             .expect("the test node's member log starts");
         tester.subscribe_members(log.recipient());
         let cluster = ProcessCluster {
-            program: program.to_owned(),
+            program,
             seed,
             tester,
             tester_changes,
@@ -176,6 +176,18 @@ impl ProcessCluster {
     /// # Panics
     /// If the child does not start.
     pub async fn add(&mut self, args: NodeArgs) -> &NodeProcess {
+        let name = args.name.clone();
+        match self.try_add(args).await {
+            Ok(child) => child,
+            Err(e) => panic!("node {name} does not start: {e}"),
+        }
+    }
+
+    /// Like [`add`](Self::add), but says why the child did not start instead of panicking.
+    ///
+    /// # Errors
+    /// The last [`ProcessError`] of [`NodeProcess::spawn`].
+    pub async fn try_add(&mut self, args: NodeArgs) -> Result<&NodeProcess, ProcessError> {
         self.children.retain(|c| c.name() != args.name);
         let args = args.seed(self.seed);
         let mut attempt = 0;
@@ -186,11 +198,11 @@ impl ProcessCluster {
                 Err(ProcessError::ExitedEarly { .. }) if attempt < RESPAWN_ATTEMPTS => {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("node {} does not start: {e}", args.name),
+                Err(e) => return Err(e),
             }
         };
         self.children.push(child);
-        self.child(&args.name)
+        Ok(self.child(&args.name))
     }
 
     /// Takes the child named `name` out of the cluster's books (to stop or kill it; the
@@ -317,7 +329,7 @@ impl ProcessCluster {
     }
 }
 
-async fn spawn(program: &Path, args: &NodeArgs) -> NodeProcess {
+async fn spawn(program: &NodeProgram, args: &NodeArgs) -> NodeProcess {
     NodeProcess::spawn(program, args)
         .await
         .unwrap_or_else(|e| panic!("node {} does not start: {e}", args.name))
