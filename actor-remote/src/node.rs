@@ -129,6 +129,9 @@ pub(crate) struct NodeShared {
     pub(crate) tables: DashMap<TypeId, TypeTable>,
     /// Topics that cross nodes, by topic name.
     pub(crate) topics: DashMap<String, Arc<TopicCodec>>,
+    /// Topics published here without a matching registration while other nodes subscribe:
+    /// warned about once each.
+    pub(crate) unsent_topics: DashMap<String, ()>,
     /// What the peers serve.
     pub(crate) directory: Directory,
     pub(crate) membership: std::sync::OnceLock<Membership>,
@@ -183,6 +186,7 @@ impl Node {
             served: DashMap::new(),
             tables: DashMap::new(),
             topics: DashMap::new(),
+            unsent_topics: DashMap::new(),
             directory: Directory::default(),
             membership: std::sync::OnceLock::new(),
             counters: Arc::new(Counters::default()),

@@ -435,6 +435,22 @@ impl Resolver for NodeResolver {
     }
 }
 
+/// Warns, once per topic, that a publish reached local subscribers only although other nodes
+/// subscribe: the topic is not registered here (or with another message type).
+fn warn_unsent(node: &NodeShared, topic: &str, type_name: &str) {
+    if node.directory.nodes_with_topic(topic).is_empty() {
+        return;
+    }
+    if node.unsent_topics.insert(topic.to_string(), ()).is_none() {
+        tracing::warn!(
+            %topic,
+            message = type_name,
+            "publish not sent to other nodes: register the topic with Node::register_topic \
+             for this message type on the publishing node"
+        );
+    }
+}
+
 /// Sends publishes to the other nodes with subscribers, one frame per node.
 pub(crate) struct NodePublish(pub(crate) Weak<NodeShared>);
 
@@ -445,12 +461,11 @@ impl RemotePublish for NodePublish {
             let Some(node) = self.0.upgrade() else {
                 return 0;
             };
-            let Some(codec) = node.topics.get(&topic).map(|c| Arc::clone(&c)) else {
+            let codec = node.topics.get(&topic).map(|c| Arc::clone(&c));
+            let Some(codec) = codec.filter(|c| c.type_id == msg.type_id) else {
+                warn_unsent(&node, &topic, msg.type_name);
                 return 0;
             };
-            if codec.type_id != msg.type_id {
-                return 0;
-            }
             let body = match (codec.encode)(&msg) {
                 Ok(body) => body,
                 Err(e) => {
