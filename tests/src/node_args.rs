@@ -24,6 +24,8 @@ use clap::Parser;
 
 /// Default `--idle-timeout-ms`: a silent peer is taken for down after 1.5 s.
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 1_500;
+/// The environment variable a parent passes a child node's secret in.
+pub const SECRET_ENV: &str = "TEST_NODE_SECRET";
 /// Default `--keep-alive-ms`: well below the idle time-out, so a live peer is never idle.
 pub const DEFAULT_KEEP_ALIVE_MS: u64 = 250;
 /// Default `--reconnect-backoff-max-ms`: a restarted peer is redialed within half a second.
@@ -48,8 +50,9 @@ pub struct NodeArgs {
     /// This node's name.
     #[arg(long)]
     pub name: String,
-    /// The shared cluster secret.
-    #[arg(long)]
+    /// The shared cluster secret. A parent passes it in the environment
+    /// ([`SECRET_ENV`]), where other users cannot read it, rather than on the command line.
+    #[arg(long, env = SECRET_ENV, hide_env_values = true)]
     pub secret: String,
     /// The UDP address to listen on (port 0: any free port).
     #[arg(long, default_value_t = SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))]
@@ -173,13 +176,12 @@ impl NodeArgs {
         self
     }
 
-    /// The command-line arguments (without the program name) that parse back to `self`.
+    /// The command-line arguments (without the program name) that, with the secret in
+    /// [`SECRET_ENV`], parse back to `self`.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec![
             "--name".to_string(),
             self.name.clone(),
-            "--secret".to_string(),
-            self.secret.clone(),
             "--listen".to_string(),
             self.listen.to_string(),
             "--idle-timeout-ms".to_string(),
@@ -256,8 +258,11 @@ mod tests {
             .register_topic("order.failed")
             .tally()
             .membership_timing(200, 80, 900);
+        let secret = ["--secret".to_string(), args.secret.clone()];
         let parsed = NodeArgs::try_parse_from(
-            std::iter::once("test-node".to_string()).chain(args.to_args()),
+            std::iter::once("test-node".to_string())
+                .chain(args.to_args())
+                .chain(secret),
         )
         .expect("valid arguments");
         assert_eq!(parsed, args);

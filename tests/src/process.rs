@@ -42,7 +42,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-use crate::node_args::NodeArgs;
+use crate::node_args::{NodeArgs, SECRET_ENV};
 
 /// How long [`NodeProcess::spawn`] waits for the `LISTENING` line.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -200,6 +200,7 @@ impl NodeProcess {
             .args(args.to_args())
             .process_group(0)
             .env("RUST_LOG", log)
+            .env(SECRET_ENV, &args.secret)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
