@@ -167,15 +167,53 @@ pub(crate) struct LinkLimits {
     pub(crate) max_asks_in_flight: usize,
 }
 
+/// The tasks of a new link, not yet started: see [`PeerLink::new`].
+pub(crate) struct LinkTasks {
+    link: Arc<PeerLink>,
+    control_send: SendStream,
+    control_recv: RecvStream,
+    control_rx: mpsc::Receiver<Frame>,
+    inbox: Arc<dyn Inbox>,
+}
+
+impl LinkTasks {
+    /// Starts writing and reading the link's control stream, accepting its streams and
+    /// watching for its close.
+    pub(crate) fn spawn(self) {
+        let LinkTasks {
+            link,
+            control_send,
+            control_recv,
+            control_rx,
+            inbox,
+        } = self;
+        tokio::spawn(write_frames(
+            Arc::clone(&link),
+            control_send,
+            control_rx,
+            String::new(),
+        ));
+        tokio::spawn(read_control(
+            Arc::clone(&link),
+            control_recv,
+            Arc::clone(&inbox),
+        ));
+        tokio::spawn(accept_streams(Arc::clone(&link), inbox));
+        tokio::spawn(watch_close(link));
+    }
+}
+
 impl PeerLink {
-    /// Wraps a connection that has passed the handshake and starts its tasks.
-    pub(crate) fn start(
+    /// Wraps a connection that has passed the handshake. Nothing is read from it until
+    /// [`LinkTasks::spawn`]: the caller makes the link known first, so that what the peer
+    /// sends (its membership packets above all) finds it.
+    pub(crate) fn new(
         handshake: crate::handshake::Handshake,
         dialed_by_us: bool,
         limits: LinkLimits,
         counters: Arc<Counters>,
         inbox: Arc<dyn Inbox>,
-    ) -> Arc<PeerLink> {
+    ) -> (Arc<PeerLink>, LinkTasks) {
         let (control_tx, control_rx) = mpsc::channel(LANE_CAPACITY);
         let link = Arc::new(PeerLink {
             peer: handshake.peer,
@@ -193,20 +231,14 @@ impl PeerLink {
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
             announced: tokio::sync::watch::Sender::new(false),
         });
-        tokio::spawn(write_frames(
-            Arc::clone(&link),
-            handshake.control_send,
+        let tasks = LinkTasks {
+            link: Arc::clone(&link),
+            control_send: handshake.control_send,
+            control_recv: handshake.control_recv,
             control_rx,
-            String::new(),
-        ));
-        tokio::spawn(read_control(
-            Arc::clone(&link),
-            handshake.control_recv,
-            Arc::clone(&inbox),
-        ));
-        tokio::spawn(accept_streams(Arc::clone(&link), Arc::clone(&inbox)));
-        tokio::spawn(watch_close(Arc::clone(&link)));
-        link
+            inbox,
+        };
+        (link, tasks)
     }
 
     /// The peer's node name.

@@ -88,7 +88,7 @@ impl NodeShared {
         dialed_by_us: bool,
     ) -> Arc<PeerLink> {
         let inbox: Arc<dyn Inbox> = Arc::new(NodeInbox(Arc::downgrade(self)));
-        let link = PeerLink::start(
+        let (link, tasks) = PeerLink::new(
             handshake,
             dialed_by_us,
             self.link_limits(),
@@ -121,6 +121,9 @@ impl NodeShared {
                 }
             }
         };
+        // Only now, with the link known, is anything read from it: a membership packet from
+        // the peer would otherwise find no link and dial it a second time.
+        tasks.spawn();
         if let Some(loser) = loser {
             if loser.peer.incarnation == winner.peer.incarnation {
                 loser.close(close_code::DUPLICATE, b"duplicate connection");
