@@ -275,6 +275,11 @@ impl PeerLink {
             .saturating_sub(self.host_permits.available_permits())
     }
 
+    /// How many asks this node has sent on the link and not yet had answered.
+    pub(crate) fn asks_awaiting_replies(&self) -> usize {
+        self.lock_pending().len()
+    }
+
     /// Resolves once the link is closed.
     pub(crate) async fn closed(&self) {
         let mut rx = self.closed_signal.subscribe();

@@ -515,12 +515,31 @@ impl MembershipHost for NodeMembershipHost {
     fn member_event(&self, event: MemberEvent) {
         let Some(node) = self.0.upgrade() else { return };
         match &event {
-            MemberEvent::Down { node: peer } | MemberEvent::Left { node: peer } => {
-                tracing::warn!(node = %node.name, %peer, ?event, "member gone");
+            MemberEvent::Down { node: peer } => {
+                tracing::warn!(node = %node.name, %peer, "member down");
                 node.directory.remove_node(peer);
                 if let Some((_, link)) = node.peers.remove(peer) {
                     // Asks in flight to it fail now with NodeDown.
                     link.close(close_code::NORMAL, b"member down");
+                }
+            }
+            MemberEvent::Left { node: peer } => {
+                tracing::info!(node = %node.name, %peer, "member left");
+                node.directory.remove_node(peer);
+                if let Some((_, link)) = node.peers.remove(peer) {
+                    // It answered every ask it took before it left, but the answers ride
+                    // other streams than the leave and may still be on their way: close
+                    // once they are in (the leaving node closes anyway after its grace).
+                    let bound = node.ask_timeout();
+                    tokio::spawn(async move {
+                        let answered = async {
+                            while link.asks_awaiting_replies() > 0 && !link.is_closed() {
+                                tokio::time::sleep(Duration::from_millis(5)).await;
+                            }
+                        };
+                        let _ = tokio::time::timeout(bound, answered).await;
+                        link.close(close_code::NORMAL, b"member left");
+                    });
                 }
             }
             MemberEvent::Joined { node: peer } => {
