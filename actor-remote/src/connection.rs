@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use actor_core::AskError;
 use bytes::{Bytes, BytesMut};
@@ -134,6 +135,9 @@ impl Outgoing for LaneFrame {
         self.correlation_id == 0
     }
 }
+
+/// How long a settled link stays open for the answers written last to reach the peer.
+const CLOSE_LINGER: Duration = Duration::from_millis(50);
 
 /// The queue of one lane.
 pub(crate) type LaneSender = mpsc::Sender<LaneFrame>;
@@ -278,6 +282,31 @@ impl PeerLink {
     /// How many asks this node has sent on the link and not yet had answered.
     pub(crate) fn asks_awaiting_replies(&self) -> usize {
         self.lock_pending().len()
+    }
+
+    /// Closes a link that takes no new work (a duplicate, or a peer that left) once nothing
+    /// is in flight on it: no ask of ours awaits its answer and no ask of the peer's is being
+    /// answered here, and the last answers written have had [`CLOSE_LINGER`] to reach the
+    /// peer. At the latest after `bound`. Closing at once would fail what is in flight:
+    /// QUIC discards what a closed connection has not yet delivered.
+    pub(crate) fn close_when_settled(
+        self: Arc<Self>,
+        bound: Duration,
+        code: quinn::VarInt,
+        reason: &'static [u8],
+    ) {
+        tokio::spawn(async move {
+            let settled = async {
+                while !self.is_closed()
+                    && (self.asks_awaiting_replies() > 0 || self.host_asks_in_flight() > 0)
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                tokio::time::sleep(CLOSE_LINGER).await;
+            };
+            let _ = tokio::time::timeout(bound, settled).await;
+            self.close(code, reason);
+        });
     }
 
     /// Resolves once the link is closed.

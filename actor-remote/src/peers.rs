@@ -126,7 +126,13 @@ impl NodeShared {
         tasks.spawn();
         if let Some(loser) = loser {
             if loser.peer.incarnation == winner.peer.incarnation {
-                loser.close(close_code::DUPLICATE, b"duplicate connection");
+                // Both sides keep the same connection; asks already sent on the other one
+                // are answered on it before it closes.
+                loser.close_when_settled(
+                    self.ask_timeout(),
+                    close_code::DUPLICATE,
+                    b"duplicate connection",
+                );
             } else {
                 loser.close(close_code::NORMAL, b"peer restarted");
             }
@@ -528,18 +534,9 @@ impl MembershipHost for NodeMembershipHost {
                 node.directory.remove_node(peer);
                 if let Some((_, link)) = node.peers.remove(peer) {
                     // It answered every ask it took before it left, but the answers ride
-                    // other streams than the leave and may still be on their way: close
-                    // once they are in (the leaving node closes anyway after its grace).
-                    let bound = node.ask_timeout();
-                    tokio::spawn(async move {
-                        let answered = async {
-                            while link.asks_awaiting_replies() > 0 && !link.is_closed() {
-                                tokio::time::sleep(Duration::from_millis(5)).await;
-                            }
-                        };
-                        let _ = tokio::time::timeout(bound, answered).await;
-                        link.close(close_code::NORMAL, b"member left");
-                    });
+                    // other streams than the leave and may still be on their way (the
+                    // leaving node closes anyway after its grace).
+                    link.close_when_settled(node.ask_timeout(), close_code::NORMAL, b"member left");
                 }
             }
             MemberEvent::Joined { node: peer } => {
