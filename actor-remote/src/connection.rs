@@ -136,6 +136,14 @@ impl Outgoing for LaneFrame {
     }
 }
 
+/// Resolves once `done()` holds, checking every 5 ms; callers bound it with a time-out. For
+/// conditions that have no notification of their own (counts across links and permits).
+pub(crate) async fn poll_until(mut done: impl FnMut() -> bool) {
+    while !done() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// How long a settled link stays open for the answers written last to reach the peer.
 const CLOSE_LINGER: Duration = Duration::from_millis(50);
 
@@ -297,11 +305,11 @@ impl PeerLink {
     ) {
         tokio::spawn(async move {
             let settled = async {
-                while !self.is_closed()
-                    && (self.asks_awaiting_replies() > 0 || self.host_asks_in_flight() > 0)
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+                poll_until(|| {
+                    self.is_closed()
+                        || (self.asks_awaiting_replies() == 0 && self.host_asks_in_flight() == 0)
+                })
+                .await;
                 tokio::time::sleep(CLOSE_LINGER).await;
             };
             let _ = tokio::time::timeout(bound, settled).await;

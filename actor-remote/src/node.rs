@@ -32,7 +32,7 @@ use tokio::task::JoinHandle;
 use crate::auth::ClusterSecret;
 use crate::cluster::{Directory, TopicCodec};
 use crate::config::{AuthConfig, ConfigError, NodeConfig};
-use crate::connection::PeerLink;
+use crate::connection::{PeerLink, poll_until};
 use crate::dispatch::{Served, ServedActor, TopicInbox};
 use crate::handshake::{ConnectError, close_code};
 use crate::membership::{ClusterId, Member, MemberEvent, Membership};
@@ -496,23 +496,15 @@ impl Node {
             keep
         });
         shared.announce_to_all();
-        let drain = async {
-            while shared.peers.iter().any(|l| l.host_asks_in_flight() > 0) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
-        let _ = tokio::time::timeout(shared.ask_timeout(), drain).await;
+        let drained = poll_until(|| shared.peers.iter().all(|l| l.host_asks_in_flight() == 0));
+        let _ = tokio::time::timeout(shared.ask_timeout(), drained).await;
         shared.broadcast_leaving();
         if let Some(membership) = shared.membership.get() {
             membership.leave().await;
         }
         // Peers close their links once they have processed the leave (closing first would
         // discard the notes still queued); close what is left after a grace period.
-        let acknowledged = async {
-            while shared.peers.iter().any(|l| !l.is_closed()) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        };
+        let acknowledged = poll_until(|| shared.peers.iter().all(|l| l.is_closed()));
         let grace = Duration::from_millis(4 * shared.config.membership.probe_period_ms)
             .max(Duration::from_millis(200));
         let _ = tokio::time::timeout(grace, acknowledged).await;
