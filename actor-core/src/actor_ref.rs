@@ -13,7 +13,6 @@ use crate::mailbox::{Mailbox, PushError, Signal};
 use crate::pending::PendingReply;
 use crate::recipient::Recipient;
 use crate::remote::{ErasedMessage, MessageRef, RemoteRoute, Sending};
-use crate::reply::{AskCell, ReplyReceiver};
 
 /// A typed handle to an actor.
 ///
@@ -207,9 +206,8 @@ impl<A: Actor> ActorRef<A> {
         let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
-                let cell = AskCell::new(msg, timeout);
-                let (rx, expiry) = ReplyReceiver::new(&cell);
-                match mb.try_push(AskEnvelope::new(cell)) {
+                let (env, rx, expiry) = AskEnvelope::open(msg, timeout);
+                match mb.try_push(env) {
                     Ok(()) => {}
                     Err((PushError::Closed, _)) => return Err(AskError::Stopped),
                     // Waiting for room counts against the time-out.
@@ -252,9 +250,8 @@ impl<A: Actor> ActorRef<A> {
         let deadline = deadline_after(timeout);
         match &self.route {
             Route::Local(mb) => {
-                let cell = AskCell::new(msg, timeout);
-                let (rx, expiry) = ReplyReceiver::new(&cell);
-                let queued = match mb.try_push(AskEnvelope::new(cell)) {
+                let (env, rx, expiry) = AskEnvelope::open(msg, timeout);
+                let queued = match mb.try_push(env) {
                     Ok(()) => Ok(()),
                     Err((PushError::Closed, env)) => Err(env),
                     Err((PushError::Full, env)) => mb.push(env).await,

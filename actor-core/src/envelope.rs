@@ -4,14 +4,16 @@
 //! virtual call that runs the typed handler. A tell is a boxed message; an ask is its
 //! [`AskCell`], which holds the message and the reply channel in one allocation.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use crate::actor::{Actor, Handler, Message};
 use crate::context::Context;
+use crate::deadline::Expire;
 use crate::error::AskError;
-use crate::reply::{Answer, AskCell};
+use crate::reply::{Answer, AskCell, ReplyReceiver};
 use crate::trace::TraceContext;
 
 /// A message queued for an actor of type `A`.
@@ -162,8 +164,15 @@ pub(crate) struct AskEnvelope<M: Message> {
 }
 
 impl<M: Message> AskEnvelope<M> {
-    pub(crate) fn new(cell: Arc<AskCell<M>>) -> Self {
-        Self { cell }
+    /// A new ask of `msg` with `timeout`: the envelope to queue, the asker's end of its reply
+    /// and the handle the deadline keeper holds.
+    pub(crate) fn open(
+        msg: M,
+        timeout: Duration,
+    ) -> (Self, ReplyReceiver<M::Reply>, Weak<dyn Expire>) {
+        let cell = AskCell::new(msg, timeout);
+        let (rx, expiry) = ReplyReceiver::new(&cell);
+        (Self { cell }, rx, expiry)
     }
 
     /// Takes the message back out of an ask that was refused delivery.
