@@ -224,6 +224,25 @@ async fn well_behaved_ask(defender: &Defender) -> u64 {
     answer
 }
 
+/// The node cut the peer off at its handshake time-out, with a time-out's close code.
+fn assert_timed_out(elapsed: Duration, code: VarInt) {
+    assert!(
+        elapsed <= HANDSHAKE_TIMEOUT + SLACK,
+        "cut off in time: {elapsed:?}"
+    );
+    assert!(TIMED_OUT_CODES.contains(&code), "code {code}");
+}
+
+/// The node counted exactly one refused handshake and dispatched nothing; then it stops.
+async fn refused_once_then_unharmed(defender: Defender) {
+    wait_for("the refusal to be counted", || {
+        defender.node.stats().handshakes_refused == 1
+    })
+    .await;
+    assert_unharmed(&defender).await;
+    defender.node.shutdown().await;
+}
+
 /// The attack left nothing behind: no peer, no dispatched message, and the next well-behaved
 /// ask is the first message the counter ever handles.
 async fn assert_unharmed(defender: &Defender) {
@@ -254,17 +273,8 @@ async fn a_client_that_sends_nothing_is_closed_at_the_handshake_timeout() {
         elapsed >= HANDSHAKE_TIMEOUT - Duration::from_millis(50),
         "closed by the time-out, not before: {elapsed:?}"
     );
-    assert!(
-        elapsed <= HANDSHAKE_TIMEOUT + SLACK,
-        "closed in time: {elapsed:?}"
-    );
-    assert!(TIMED_OUT_CODES.contains(&code), "code {code}");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    assert_timed_out(elapsed, code);
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
@@ -282,17 +292,8 @@ async fn a_client_that_stalls_mid_hello_is_closed_at_the_handshake_timeout() {
         .expect("write half");
     let (elapsed, code) = closed_by_node(&conn, started).await;
     println!("stalled hello: closed after {elapsed:?} with code {code}");
-    assert!(
-        elapsed <= HANDSHAKE_TIMEOUT + SLACK,
-        "closed in time: {elapsed:?}"
-    );
-    assert!(TIMED_OUT_CODES.contains(&code), "code {code}");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    assert_timed_out(elapsed, code);
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
@@ -313,12 +314,7 @@ async fn a_frame_sent_instead_of_the_hello_is_refused_and_never_dispatched() {
     );
     assert!(elapsed < HANDSHAKE_TIMEOUT, "refused at once: {elapsed:?}");
     assert_ne!(code, close_code::NORMAL, "closed as refused");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
@@ -334,17 +330,8 @@ async fn a_frame_on_a_second_stream_before_any_hello_is_never_dispatched() {
     assert!(opened.is_err(), "no second stream before the hello");
     let (elapsed, code) = closed_by_node(&conn, started).await;
     println!("frame on a second stream: closed after {elapsed:?} with code {code}");
-    assert!(
-        elapsed <= HANDSHAKE_TIMEOUT + SLACK,
-        "closed in time: {elapsed:?}"
-    );
-    assert!(TIMED_OUT_CODES.contains(&code), "code {code}");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    assert_timed_out(elapsed, code);
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
@@ -372,12 +359,7 @@ async fn a_frame_pipelined_behind_a_hello_with_the_wrong_secret_is_never_dispatc
     assert_eq!(reply, Some(HelloReply::Rejected(Rejection::Unauthorized)));
     assert_eq!(code, close_code::UNAUTHORIZED);
     assert!(elapsed < HANDSHAKE_TIMEOUT, "refused at once: {elapsed:?}");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
@@ -580,17 +562,8 @@ async fn streams_opened_before_the_hello_are_bounded_and_cut_off_at_the_timeout(
     );
     assert!(next.is_err(), "no stream beyond the limit");
     let (elapsed, code) = closed_by_node(&conn, started).await;
-    assert!(
-        elapsed <= HANDSHAKE_TIMEOUT + SLACK,
-        "cut off in time: {elapsed:?}"
-    );
-    assert!(TIMED_OUT_CODES.contains(&code), "code {code}");
-    wait_for("the refusal to be counted", || {
-        defender.node.stats().handshakes_refused == 1
-    })
-    .await;
-    assert_unharmed(&defender).await;
-    defender.node.shutdown().await;
+    assert_timed_out(elapsed, code);
+    refused_once_then_unharmed(defender).await;
 }
 
 #[tokio::test]
