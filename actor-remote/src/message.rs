@@ -32,13 +32,13 @@
 //! ```
 
 use std::any::{Any, TypeId};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actor_core::remote::{ErasedReply, MessageRef};
 use actor_core::{Actor, ActorRef, AskError, Handler, Message, SendError};
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -65,8 +65,10 @@ pub trait RemoteActor: Actor {
 /// The remote messages of one actor type, by wire tag (for dispatch) and by Rust type (for
 /// encoding). Built once per type and node from [`RemoteActor::accepts`].
 pub struct Accepts<A: Actor> {
-    inbound: HashMap<&'static str, Arc<dyn Inbound<A>>>,
-    outbound: HashMap<TypeId, Outbound>,
+    // Looked up once per message sent or received. The keys are fixed when the table is
+    // built (a peer only looks up), so a fast non-keyed hash is safe here.
+    inbound: FxHashMap<&'static str, Arc<dyn Inbound<A>>>,
+    outbound: FxHashMap<TypeId, Outbound>,
 }
 
 impl<A: Actor> Accepts<A> {
@@ -101,8 +103,8 @@ impl<A: RemoteActor> Accepts<A> {
     /// The table declared by `A`.
     pub(crate) fn of() -> Self {
         let mut accepts = Accepts {
-            inbound: HashMap::new(),
-            outbound: HashMap::new(),
+            inbound: FxHashMap::default(),
+            outbound: FxHashMap::default(),
         };
         A::accepts(&mut accepts);
         accepts
