@@ -46,12 +46,13 @@ pub(crate) struct NameRoute {
     last: Mutex<LastSend>,
 }
 
-/// A message ready to queue: its wire form, the link and the lane to send it on.
-struct Prepared {
+/// A message ready to queue: its wire form, the link and the lane to send it on (lent from
+/// the last send's look-ups, so a stream of sends clones neither).
+struct Prepared<'a> {
     outbound: Outbound,
     body: Bytes,
-    link: Arc<PeerLink>,
-    lane: LaneSender,
+    link: &'a Arc<PeerLink>,
+    lane: &'a LaneSender,
 }
 
 /// The look-ups of the last send: the link and its lane to the target (not for groups, which
@@ -110,9 +111,16 @@ impl NameRoute {
         }
     }
 
-    /// The wire form of `msg` (its tag and body), the link to send it on and that link's lane
-    /// to the target, or the reason it cannot be sent.
-    fn prepare(&self, msg: MessageRef<'_>) -> Result<Prepared, SendError<()>> {
+    /// Puts `msg` in its wire form (tag and body), finds the link to send it on and that
+    /// link's lane to the target, and hands them to `send`; or says why it cannot be sent.
+    ///
+    /// `send` runs under the route's look-up lock, so it must not wait: it queues with
+    /// `try_send` and clones the lane only when it has to wait for room.
+    fn prepare<R>(
+        &self,
+        msg: MessageRef<'_>,
+        send: impl FnOnce(Prepared<'_>) -> R,
+    ) -> Result<R, SendError<()>> {
         let mut last = self.lock_last();
         let outbound = match last.outbound {
             Some((type_id, outbound)) if type_id == msg.type_id => outbound,
@@ -131,8 +139,9 @@ impl NameRoute {
                 return Err(not_remote(msg));
             }
         };
+        let looked_up;
         let (link, lane) = match &last.lane {
-            Some((link, lane)) if !link.is_closed() => (Arc::clone(link), lane.clone()),
+            Some((link, lane)) if !link.is_closed() => (link, lane),
             _ => {
                 last.lane = None;
                 let Some(link) = self.link() else {
@@ -141,13 +150,15 @@ impl NameRoute {
                 let Ok(lane) = link.lane(&self.name) else {
                     return Err(self.unreachable(()));
                 };
-                if !matches!(self.target, RouteTarget::Group) {
-                    last.lane = Some((Arc::clone(&link), lane.clone()));
+                if matches!(self.target, RouteTarget::Group) {
+                    looked_up = (link, lane);
+                    (&looked_up.0, &looked_up.1)
+                } else {
+                    let (link, lane) = last.lane.insert((link, lane));
+                    (&*link, &*lane)
                 }
-                (link, lane)
             }
         };
-        drop(last);
         // A frame over the limit would make the peer drop the whole connection.
         if body.len() + self.name.len() + outbound.tag.len() + 64 > link.max_frame_len() {
             tracing::warn!(
@@ -158,28 +169,12 @@ impl NameRoute {
             );
             return Err(not_remote(msg));
         }
-        Ok(Prepared {
+        Ok(send(Prepared {
             outbound,
             body,
             link,
             lane,
-        })
-    }
-
-    /// As [`prepare`](Self::prepare) for an owned message, handing it back on refusal.
-    fn prepare_erased(
-        &self,
-        msg: ErasedMessage,
-    ) -> Result<(ErasedMessage, Prepared), SendError<ErasedMessage>> {
-        let borrowed = MessageRef {
-            type_id: msg.type_id,
-            type_name: msg.type_name,
-            value: &*msg.value,
-        };
-        match self.prepare(borrowed) {
-            Ok(prepared) => Ok((msg, prepared)),
-            Err(e) => Err(e.map(|()| msg)),
-        }
+        }))
     }
 
     fn unreachable<M>(&self, msg: M) -> SendError<M> {
@@ -228,40 +223,35 @@ impl RemoteRoute for NameRoute {
     }
 
     fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>> {
-        let Prepared {
-            outbound,
-            body,
-            lane,
-            ..
-        } = self.count_tell(self.prepare(msg))?;
-        let sent = match lane.try_send(LaneFrame::tell(outbound.tag, body)) {
-            Ok(()) => Ok(Sending::Sent),
-            Err(TrySendError::Full(frame)) => Ok(Sending::Waiting(Box::pin(async move {
-                let sent = lane
-                    .send(frame)
-                    .await
-                    .map_err(|_| self.refused(LinkSendError::Closed, ()));
-                self.count_tell(sent)
-            }))),
-            Err(TrySendError::Closed(_)) => Err(self.refused(LinkSendError::Closed, ())),
-        };
-        self.count_tell(sent)
+        let sent = self.prepare(msg, |p| {
+            match p.lane.try_send(LaneFrame::tell(p.outbound.tag, p.body)) {
+                Ok(()) => Ok(Sending::Sent),
+                Err(TrySendError::Full(frame)) => {
+                    let lane = p.lane.clone();
+                    Ok(Sending::Waiting(Box::pin(async move {
+                        let sent = lane
+                            .send(frame)
+                            .await
+                            .map_err(|_| self.refused(LinkSendError::Closed, ()));
+                        self.count_tell(sent)
+                    })))
+                }
+                Err(TrySendError::Closed(_)) => Err(self.refused(LinkSendError::Closed, ())),
+            }
+        });
+        self.count_tell(sent.and_then(|sent| sent))
     }
 
     fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>> {
-        let Prepared {
-            outbound,
-            body,
-            lane,
-            ..
-        } = self.count_tell(self.prepare(msg))?;
-        let sent = lane
-            .try_send(LaneFrame::tell(outbound.tag, body))
-            .map_err(|e| match e {
-                TrySendError::Full(_) => self.refused(LinkSendError::Full, ()),
-                TrySendError::Closed(_) => self.refused(LinkSendError::Closed, ()),
-            });
-        self.count_tell(sent)
+        let sent = self.prepare(msg, |p| {
+            p.lane
+                .try_send(LaneFrame::tell(p.outbound.tag, p.body))
+                .map_err(|e| match e {
+                    TrySendError::Full(_) => self.refused(LinkSendError::Full, ()),
+                    TrySendError::Closed(_) => self.refused(LinkSendError::Closed, ()),
+                })
+        });
+        self.count_tell(sent.and_then(|sent| sent))
     }
 
     fn send_ask(
@@ -279,15 +269,19 @@ impl RemoteRoute for NameRoute {
                     return Ok(failed);
                 }
             }
-            let (
-                msg,
-                Prepared {
-                    outbound,
-                    body,
-                    link,
-                    lane,
-                },
-            ) = self.prepare_erased(msg)?;
+            let borrowed = MessageRef {
+                type_id: msg.type_id,
+                type_name: msg.type_name,
+                value: &*msg.value,
+            };
+            // The ask waits for its lane outside the look-up lock, so it takes its own handles.
+            let prepared = self.prepare(borrowed, |p| {
+                (p.outbound, p.body, Arc::clone(p.link), p.lane.clone())
+            });
+            let (outbound, body, link, lane) = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => return Err(e.map(|()| msg)),
+            };
             let pending = match link.send_ask(&lane, outbound.tag, body).await {
                 Ok(p) => p,
                 Err(LinkSendError::Overloaded) => {
