@@ -11,7 +11,10 @@ use benches::local::tell::{TELL_SENDERS, actor_tell, actor_tell_from, mpsc_tell,
 use benches::remote::SENDERS;
 use benches::remote::ours::NodePair;
 use benches::remote::raw::{RawQuinn, WriteBatching, raw_tell, raw_tell_concurrent};
-use benches::report::{FIGURES, Measured, PEER_FIGURES, RunConfig, markdown_table, peer_table};
+use benches::report::serving::ServingSide;
+use benches::report::{
+    FIGURES, Isolation, Measured, PEER_FIGURES, RunConfig, markdown_table, peer_table,
+};
 use benches::runtime::{build, on_worker};
 use serde_json::Value;
 
@@ -120,6 +123,25 @@ fn remote_scenarios_deliver_every_message_on_both_sides() {
         assert_eq!(echo.latencies(20).await.expect("raw: echoes").len(), 20);
         raw.close().await;
     });
+}
+
+#[test]
+fn a_serving_child_process_answers_both_clients_and_exits_when_stopped() {
+    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_report"));
+    let serving = ServingSide::start(&Isolation::ChildProcess(exe)).expect("serving child");
+    let addrs = serving.addresses();
+    assert!(addrs.node.ip().is_loopback() && addrs.raw.ip().is_loopback());
+    let rt = build().expect("runtime");
+    on_worker(&rt, async move {
+        let pair = NodePair::connect(addrs.node).await.expect("node A");
+        assert_eq!(pair.latencies(20).await.expect("asks").len(), 20);
+        pair.shutdown().await;
+        let raw = RawQuinn::connect(addrs.raw).await.expect("raw client");
+        let mut echo = raw.echo_stream().await.expect("raw: echo stream");
+        assert_eq!(echo.latencies(20).await.expect("raw: echoes").len(), 20);
+        raw.close().await;
+    });
+    serving.stop().expect("the child exits cleanly once asked");
 }
 
 #[test]

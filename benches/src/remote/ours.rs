@@ -106,11 +106,28 @@ impl RemoteActor for Sink {
     }
 }
 
+/// The secret of the bench nodes (loopback only; a child serving node uses the same).
+const SECRET: &str = "bench secret, loopback only";
+
+/// Starts node B on 127.0.0.1 (any port) with default limits, serving a [`Sink`] as
+/// [`SINK_NAME`]; it runs beside node A ([`NodePair::start`]) or in a process of its own
+/// ([`NodePair::connect`]).
+///
+/// # Errors
+/// When the node cannot start or the sink cannot be served.
+pub async fn serve_sink() -> BenchResult<Node> {
+    let b = Node::start(NodeConfig::new("b", AuthConfig::Secret(SECRET.into()))).await?;
+    let served = b.system().spawn_named(SINK_NAME, Sink::default()).await?;
+    b.serve(&served)?;
+    Ok(b)
+}
+
 /// Node A, connected to node B, which serves a [`Sink`] as [`SINK_NAME`].
 #[derive(Debug)]
 pub struct NodePair {
     a: Node,
-    b: Node,
+    /// Node B when it runs in this process.
+    b: Option<Node>,
     sink: ActorRef<Sink>,
 }
 
@@ -121,14 +138,22 @@ impl NodePair {
     /// # Errors
     /// When a node cannot start, the connection or the look-up fails.
     pub async fn start() -> BenchResult<Self> {
-        let secret = "bench secret, loopback only";
-        let b = Node::start(NodeConfig::new("b", AuthConfig::Secret(secret.into()))).await?;
-        let served = b.system().spawn_named(SINK_NAME, Sink::default()).await?;
-        b.serve(&served)?;
-        let a = Node::start(NodeConfig::new("a", AuthConfig::Secret(secret.into()))).await?;
-        a.connect(b.local_addr()).await?;
+        let b = serve_sink().await?;
+        let mut pair = Self::connect(b.local_addr()).await?;
+        pair.b = Some(b);
+        Ok(pair)
+    }
+
+    /// Starts node A, connects it to the node B (see [`serve_sink`]) at `addr` and looks the
+    /// sink up.
+    ///
+    /// # Errors
+    /// When the node cannot start, the connection or the look-up fails.
+    pub async fn connect(addr: std::net::SocketAddr) -> BenchResult<Self> {
+        let a = Node::start(NodeConfig::new("a", AuthConfig::Secret(SECRET.into()))).await?;
+        a.connect(addr).await?;
         let sink = a.lookup_wait::<Sink>(SINK_NAME, LOOKUP_TIMEOUT).await?;
-        Ok(Self { a, b, sink })
+        Ok(Self { a, b: None, sink })
     }
 
     /// Node A's ref to the sink on node B.
@@ -141,9 +166,9 @@ impl NodePair {
         self.a.stats()
     }
 
-    /// Node B's transport counters (the receiving side).
-    pub fn receiver_stats(&self) -> NodeStats {
-        self.b.stats()
+    /// Node B's transport counters (the receiving side), when B runs in this process.
+    pub fn receiver_stats(&self) -> Option<NodeStats> {
+        self.b.as_ref().map(Node::stats)
     }
 
     /// One sender: times `n` tells of a [`Blob64`] and one [`TakeCount`] ask.
@@ -216,9 +241,11 @@ impl NodePair {
         Ok(out)
     }
 
-    /// Shuts both nodes down.
+    /// Shuts node A down, and node B if it runs here.
     pub async fn shutdown(self) {
         self.a.shutdown().await;
-        self.b.shutdown().await;
+        if let Some(b) = self.b {
+            b.shutdown().await;
+        }
     }
 }

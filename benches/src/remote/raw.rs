@@ -80,13 +80,59 @@ impl WriteBatching {
     }
 }
 
-/// A quinn server and a client connected to it, on one runtime.
+/// The baseline's server: a quinn endpoint on 127.0.0.1 (any port) that counts or echoes the
+/// frames of every stream a client opens. It runs beside the client ([`RawQuinn::start`]) or
+/// in a process of its own ([`RawQuinn::connect`]).
+#[derive(Debug)]
+pub struct RawServer {
+    endpoint: Endpoint,
+    accept: JoinHandle<()>,
+}
+
+impl RawServer {
+    /// Starts serving on 127.0.0.1 (any port).
+    ///
+    /// # Errors
+    /// When TLS cannot be set up or the socket cannot be bound.
+    pub fn start() -> BenchResult<Self> {
+        let limits = Limits::default().transport();
+        let endpoint = Endpoint::server(tls()?.server_config(&limits)?, loopback())?;
+        let accept = tokio::spawn(accept_loop(endpoint.clone(), limits));
+        Ok(Self { endpoint, accept })
+    }
+
+    /// The address clients connect to.
+    ///
+    /// # Errors
+    /// When the socket has no address.
+    pub fn local_addr(&self) -> BenchResult<SocketAddr> {
+        Ok(self.endpoint.local_addr()?)
+    }
+
+    /// Stops accepting and closes every connection.
+    pub async fn close(self) {
+        self.endpoint.close(0u32.into(), b"done");
+        self.accept.abort();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// The baseline's client: one connection to a [`RawServer`], and that server when it runs in
+/// this process.
 #[derive(Debug)]
 pub struct RawQuinn {
-    server: Endpoint,
+    server: Option<RawServer>,
     client: Endpoint,
     conn: Connection,
-    accept: JoinHandle<()>,
+}
+
+fn tls() -> BenchResult<NodeTls> {
+    let secret = ClusterSecret::new("raw quinn baseline (TLS only; no proof is exchanged)");
+    Ok(NodeTls::new(&Credentials::SharedSecret { secret })?)
+}
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
 
 impl RawQuinn {
@@ -95,28 +141,29 @@ impl RawQuinn {
     /// # Errors
     /// When TLS cannot be set up, a socket cannot be bound, or the handshake fails.
     pub async fn start() -> BenchResult<Self> {
-        let secret = ClusterSecret::new("raw quinn baseline (TLS only; no proof is exchanged)");
-        let tls = NodeTls::new(&Credentials::SharedSecret { secret })?;
+        let server = RawServer::start()?;
+        let mut raw = Self::connect(server.local_addr()?).await?;
+        raw.server = Some(server);
+        Ok(raw)
+    }
+
+    /// Connects a client to the [`RawServer`] at `addr` (on 127.0.0.1).
+    ///
+    /// # Errors
+    /// When TLS cannot be set up, the socket cannot be bound, or the handshake fails.
+    pub async fn connect(addr: SocketAddr) -> BenchResult<Self> {
         let limits = Limits::default().transport();
-        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        let server = Endpoint::server(tls.server_config(&limits)?, loopback)?;
-        let client = Endpoint::client(loopback)?;
-        let accept = tokio::spawn(accept_loop(server.clone(), limits.clone()));
+        let client = Endpoint::client(loopback())?;
         let conn = client
-            .connect_with(
-                tls.client_config(&limits)?,
-                server.local_addr()?,
-                SERVER_NAME,
-            )?
+            .connect_with(tls()?.client_config(&limits)?, addr, SERVER_NAME)?
             .await?;
         // The same working limits an authenticated node link is opened up to (a node starts
         // a connection with one stream and a small window until the peer proves it belongs).
         limits.open_after_auth(&conn);
         Ok(Self {
-            server,
+            server: None,
             client,
             conn,
-            accept,
         })
     }
 
@@ -148,17 +195,14 @@ impl RawQuinn {
         Ok((send, recv))
     }
 
-    /// Closes the connection and both endpoints.
+    /// Closes the connection, the client and, if it runs here, the server.
     pub async fn close(self) {
         self.conn.close(0u32.into(), b"done");
         self.client.close(0u32.into(), b"done");
-        self.server.close(0u32.into(), b"done");
-        self.accept.abort();
-        let idle = async {
-            self.client.wait_idle().await;
-            self.server.wait_idle().await;
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), idle).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.client.wait_idle()).await;
+        if let Some(server) = self.server {
+            server.close().await;
+        }
     }
 }
 

@@ -74,6 +74,7 @@ pub fn run_here(task: &str, args: &[String]) -> BenchResult<Value> {
             actix.stop()?;
             Ok(memory.to_json())
         }
+        super::serving::SERVE_REMOTE => super::serving::serve_child(),
         other => Err(format!("unknown child task `{other}`").into()),
     }
 }

@@ -31,6 +31,7 @@ mod peer_figure;
 pub mod peers;
 pub mod remote;
 mod rounds;
+pub mod serving;
 mod table;
 
 pub use config::{Isolation, RunConfig};
@@ -51,6 +52,10 @@ pub const FIGURES: &[FigureSpec] = &[
     FigureSpec::new("idle_actor_bytes", local::idle_memory),
     FigureSpec::new("remote_tell_msgs_per_s", remote::tell_throughput),
     FigureSpec::new("remote_ask_rtt_us", remote::ask_round_trip),
+    FigureSpec::new(
+        "remote_ask_rtt_us_2_processes",
+        remote::ask_round_trip_2_processes,
+    ),
     FigureSpec::new(
         "remote_tell_msgs_per_s_8_senders",
         remote::tell_throughput_8_senders,

@@ -1,7 +1,8 @@
 //! The two-node figures over QUIC on loopback: tell throughput from one sender and from
 //! [`SENDERS`] senders, and the ask round trip, each against raw quinn in the same run.
 //!
-//! Each figure starts its two nodes and its raw quinn pair once, on one runtime, and
+//! Each figure starts its two nodes and its raw quinn pair once, on one runtime (the
+//! `_2_processes` figure: with node B and the raw server in a child process), and
 //! interleaves their rounds; the connections, our lane and the baseline's streams are reused by
 //! every round. The tell figures also report the sending node's mean frames per stream write
 //! over their rounds (`ours_frames_per_write`, as [`NodeStats::frames_per_write`] counts it)
@@ -14,6 +15,7 @@ use tokio::sync::Mutex;
 
 use super::figure::{round_sig, rounded_samples};
 use super::rounds::medians;
+use super::serving::ServingSide;
 use super::{Better, Figure, RunConfig, Target, interleave};
 use crate::BenchResult;
 use crate::remote::ours::NodePair;
@@ -160,17 +162,76 @@ pub fn tell_throughput_8_senders(config: &RunConfig) -> BenchResult<Figure> {
 
 /// `remote_ask_rtt_us`: sequential asks carrying 64 bytes from node A to an actor on node B
 /// that answers with the same 64 bytes, against a raw quinn echo of one 64-byte frame on one
-/// stream. Every round trip is timed; `ours` and `baseline` are the p50 over all rounds.
-/// Target: ratio <= 1.5.
+/// stream, both sides of each in this process. Every round trip is timed; `ours` and
+/// `baseline` are the p50 over all rounds. Target: ratio <= 1.5.
 ///
 /// # Errors
 /// When a scenario fails.
 pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     let rt = build()?;
+    let pair = on_worker(&rt, NodePair::start())?;
+    let raw = on_worker(&rt, RawQuinn::start())?;
+    let figure = Figure {
+        name: "remote_ask_rtt_us",
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed".into(),
+        target: Target::RatioAtMost(1.5),
+        ..ask_figure()
+    };
+    time_asks(config, &rt, pair, raw, figure)
+}
+
+/// `remote_ask_rtt_us_2_processes`: as `remote_ask_rtt_us`, with node B and the raw echo
+/// server in a child process (see [`ServingSide`]), as nodes are deployed: each side's
+/// runtime is woken by every packet, which a one-process run can avoid by serving both sides
+/// from one worker thread. Informative.
+///
+/// # Errors
+/// When the serving side or a scenario fails.
+pub fn ask_round_trip_2_processes(config: &RunConfig) -> BenchResult<Figure> {
+    let serving = ServingSide::start(&config.isolation)?;
+    let addrs = serving.addresses();
+    let rt = build()?;
+    let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
+    let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
+    let figure = Figure {
+        name: "remote_ask_rtt_us_2_processes",
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed by another process".into(),
+        target: Target::None,
+        ..ask_figure()
+    };
+    let figure = time_asks(config, &rt, pair, raw, figure)?.with("server", serving.describe());
+    serving.stop()?;
+    Ok(figure)
+}
+
+/// The parts every ask figure shares.
+fn ask_figure() -> Figure {
+    Figure {
+        name: "",
+        unit: "us",
+        ours: f64::NAN,
+        baseline: f64::NAN,
+        baseline_name: String::new(),
+        better: Better::Lower,
+        target: Target::None,
+        runtime: RUNTIME_LABEL,
+        capacity: None,
+        extra: vec![],
+    }
+}
+
+/// Interleaves rounds of timed sequential asks through `pair` and echoes on a stream of
+/// `raw`, then fills in `figure` with the p50 over all rounds and the details.
+fn time_asks(
+    config: &RunConfig,
+    rt: &tokio::runtime::Runtime,
+    pair: NodePair,
+    raw: RawQuinn,
+    figure: Figure,
+) -> BenchResult<Figure> {
     let k = config.remote_round_trips;
-    let pair = Arc::new(on_worker(&rt, NodePair::start())?);
-    let (raw, stream) = on_worker(&rt, async {
-        let raw = RawQuinn::start().await?;
+    let pair = Arc::new(pair);
+    let (raw, stream) = on_worker(rt, async move {
         let stream = raw.echo_stream().await?;
         BenchResult::Ok((raw, Arc::new(Mutex::new(stream))))
     })?;
@@ -180,7 +241,7 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     let (mut ours_warm, mut raw_warm) = (false, false);
     let mut ours = || {
         let pair = Arc::clone(&pair);
-        let lat = on_worker(&rt, async move { pair.latencies(k).await })?;
+        let lat = on_worker(rt, async move { pair.latencies(k).await })?;
         let p50 = micros(percentile(&lat, 50.0));
         if std::mem::replace(&mut ours_warm, true) {
             ours_all.extend(lat);
@@ -189,7 +250,7 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     };
     let mut baseline = || {
         let stream = Arc::clone(&stream);
-        let lat = on_worker(&rt, async move { stream.lock().await.latencies(k).await })?;
+        let lat = on_worker(rt, async move { stream.lock().await.latencies(k).await })?;
         let p50 = micros(percentile(&lat, 50.0));
         if std::mem::replace(&mut raw_warm, true) {
             raw_all.extend(lat);
@@ -197,22 +258,16 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
         Ok(p50)
     };
     let samples = interleave(config.rounds, &mut [&mut ours, &mut baseline])?;
-    shutdown(&rt, pair, raw);
+    drop(stream);
+    shutdown(rt, pair, raw);
     let p = |lat: &[std::time::Duration], q: f64| round_sig(micros(percentile(lat, q)));
     let mean = |lat: &[std::time::Duration]| {
         round_sig(lat.iter().map(|d| micros(*d)).sum::<f64>() / lat.len().max(1) as f64)
     };
     Ok(Figure {
-        name: "remote_ask_rtt_us",
-        unit: "us",
         ours: micros(percentile(&ours_all, 50.0)),
         baseline: micros(percentile(&raw_all, 50.0)),
-        baseline_name: "raw quinn, one stream, 64-byte frame echoed".into(),
-        better: Better::Lower,
-        target: Target::RatioAtMost(1.5),
-        runtime: RUNTIME_LABEL,
-        capacity: None,
-        extra: vec![],
+        ..figure
     }
     .with("round_trips_per_round", k)
     .with("rounds", config.rounds)
