@@ -8,8 +8,8 @@ use actor_remote::config::{AuthConfig, NodeConfig};
 use actor_remote::{Accepts, MemberEvent, MemberState, Node, RemoteActor, RemoteMessage};
 use serde::{Deserialize, Serialize};
 
-/// Answers with the name of the node it runs on.
-struct Where(String);
+/// Answers with the name of the node it runs on, and counts the hits it was told.
+struct Where(String, u64);
 impl Actor for Where {}
 
 #[derive(Serialize, Deserialize)]
@@ -25,9 +25,41 @@ impl Handler<WhereAreYou> for Where {
         self.0.clone()
     }
 }
+
+#[derive(Serialize, Deserialize)]
+struct Hit;
+impl Message for Hit {
+    type Reply = ();
+}
+impl RemoteMessage for Hit {
+    const TAG: &'static str = "test.cluster.hit.v1";
+}
+impl Handler<Hit> for Where {
+    async fn handle(&mut self, _msg: Hit, _ctx: &mut Context<Self>) {
+        self.1 += 1;
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Hits;
+impl Message for Hits {
+    type Reply = u64;
+}
+impl RemoteMessage for Hits {
+    const TAG: &'static str = "test.cluster.hits.v1";
+}
+impl Handler<Hits> for Where {
+    async fn handle(&mut self, _msg: Hits, _ctx: &mut Context<Self>) -> u64 {
+        self.1
+    }
+}
+
 impl RemoteActor for Where {
     fn accepts(accepts: &mut Accepts<Self>) {
-        accepts.message::<WhereAreYou>();
+        accepts
+            .message::<WhereAreYou>()
+            .message::<Hit>()
+            .message::<Hits>();
     }
 }
 
@@ -114,7 +146,7 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
 async fn serve_where(node: &Node, name: &str) {
     let actor = node
         .system()
-        .spawn_named(name, Where(node.name().to_string()))
+        .spawn_named(name, Where(node.name().to_string(), 0))
         .await
         .expect("spawn");
     node.serve(&actor).expect("serve");
@@ -188,6 +220,39 @@ async fn a_group_of_two_serves_round_robin() {
         5,
         "{answers:?}"
     );
+    stop(&[&c, &b, &a]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_to_a_group_of_two_alternate_between_its_members() {
+    let (a, b, c) = cluster().await;
+    serve_where(&b, "svc").await;
+    serve_where(&c, "svc").await;
+    wait_for("both instances to be announced", || {
+        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
+    })
+    .await;
+    let group = a.lookup::<Where>("svc").expect("group");
+    for _ in 0..10 {
+        group.tell(Hit).await.expect("told");
+    }
+    let (on_b, on_c) = (
+        b.lookup::<Where>("svc").expect("b's own"),
+        c.lookup::<Where>("svc").expect("c's own"),
+    );
+    // Counted where they landed, until all ten have (bounded: 100 looks, 10 ms apart).
+    let mut hits = (0, 0);
+    for _ in 0..100 {
+        hits = (
+            on_b.ask(Hits).await.expect("b counts"),
+            on_c.ask(Hits).await.expect("c counts"),
+        );
+        if hits.0 + hits.1 == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(hits, (5, 5), "each member got every other tell");
     stop(&[&c, &b, &a]).await;
 }
 
