@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use actor_core::{Actor, Context, Handler, Message, Topic};
+use actor_core::{Actor, ActorRef, Context, Handler, Message, Topic};
 use actor_remote::config::{AuthConfig, NodeConfig};
 use actor_remote::{Accepts, MemberEvent, MemberState, Node, RemoteActor, RemoteMessage};
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,17 @@ async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
 }
 
+/// Serves `svc` on `b` and on `c`, waits until `a` knows both, and returns `a`'s group ref.
+async fn group_on_b_and_c(a: &Node, b: &Node, c: &Node) -> ActorRef<Where> {
+    serve_where(b, "svc").await;
+    serve_where(c, "svc").await;
+    wait_for("both instances to be announced", || {
+        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
+    })
+    .await;
+    a.lookup::<Where>("svc").expect("group")
+}
+
 async fn serve_where(node: &Node, name: &str) {
     let actor = node
         .system()
@@ -199,13 +210,7 @@ async fn a_name_served_on_one_node_is_found_from_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_two_serves_round_robin() {
     let (a, b, c) = cluster().await;
-    serve_where(&b, "svc").await;
-    serve_where(&c, "svc").await;
-    wait_for("both instances to be announced", || {
-        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
-    })
-    .await;
-    let group = a.lookup::<Where>("svc").expect("group");
+    let group = group_on_b_and_c(&a, &b, &c).await;
     let mut answers = Vec::new();
     for _ in 0..10 {
         answers.push(group.ask(WhereAreYou).await.expect("answer"));
@@ -226,13 +231,7 @@ async fn a_group_of_two_serves_round_robin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tells_to_a_group_of_two_alternate_between_its_members() {
     let (a, b, c) = cluster().await;
-    serve_where(&b, "svc").await;
-    serve_where(&c, "svc").await;
-    wait_for("both instances to be announced", || {
-        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
-    })
-    .await;
-    let group = a.lookup::<Where>("svc").expect("group");
+    let group = group_on_b_and_c(&a, &b, &c).await;
     for _ in 0..10 {
         group.tell(Hit).await.expect("told");
     }
@@ -262,13 +261,7 @@ async fn a_crashed_node_is_marked_down_everywhere_and_its_names_vanish() {
     let heard = Arc::new(Mutex::new(Vec::new()));
     let ear = a.system().spawn(Ear(heard.clone())).await.expect("ear");
     a.subscribe_members(ear.recipient());
-    serve_where(&b, "svc").await;
-    serve_where(&c, "svc").await;
-    wait_for("both instances", || {
-        a.placements().iter().filter(|(n, _)| n == "svc").count() == 2
-    })
-    .await;
-    let group = a.lookup::<Where>("svc").expect("group");
+    let group = group_on_b_and_c(&a, &b, &c).await;
     let crashed_at = tokio::time::Instant::now();
     c.crash().await;
     for node in [&a, &b] {
