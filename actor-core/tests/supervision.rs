@@ -74,7 +74,23 @@ impl Handler<Count> for Worker {
     }
 }
 
-fn starts(log: &Arc<Mutex<Vec<String>>>, name: &str) -> usize {
+/// The start and stop lines the workers of one test write.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// A system, with the panics these tests cause silenced, and an empty log for its workers.
+fn setup() -> (ActorSystem, Log) {
+    quiet_panics();
+    (ActorSystem::new(), Arc::new(Mutex::new(Vec::new())))
+}
+
+/// `supervisor` with a [`Worker`] child per name, in order, all writing to `log`.
+fn with_workers(supervisor: Supervisor, names: &[&'static str], log: &Log) -> Supervisor {
+    names.iter().fold(supervisor, |s, name| {
+        s.child(ChildSpec::new(*name, Worker::factory(name, log)))
+    })
+}
+
+fn starts(log: &Log, name: &str) -> usize {
     let line = format!("start {name}");
     log.lock()
         .expect("log")
@@ -95,15 +111,13 @@ fn quiet_panics() {
 
 #[tokio::test]
 async fn panicking_handler_is_restarted_and_an_earlier_ref_still_works() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::one_for_one()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("w", Worker::factory("w", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::one_for_one().backoff(Backoff::none()),
+            &["w"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let w = system.lookup::<Worker>("w").expect("lookup");
@@ -121,15 +135,13 @@ async fn panicking_handler_is_restarted_and_an_earlier_ref_still_works() {
 
 #[tokio::test]
 async fn the_message_that_panicked_fails_its_ask_and_the_next_succeeds_on_fresh_state() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::one_for_one()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("w", Worker::factory("w", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::one_for_one().backoff(Backoff::none()),
+            &["w"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let w = system.lookup::<Worker>("w").expect("lookup");
@@ -145,9 +157,7 @@ async fn the_message_that_panicked_fails_its_ask_and_the_next_succeeds_on_fresh_
 
 #[tokio::test]
 async fn messages_queued_behind_a_crash_go_to_the_new_instance() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
         .spawn_supervisor(
             Supervisor::one_for_one()
@@ -171,17 +181,13 @@ async fn messages_queued_behind_a_crash_go_to_the_new_instance() {
 
 #[tokio::test]
 async fn one_for_all_restarts_the_siblings() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::one_for_all()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("a", Worker::factory("a", &log)))
-                .child(ChildSpec::new("b", Worker::factory("b", &log)))
-                .child(ChildSpec::new("c", Worker::factory("c", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::one_for_all().backoff(Backoff::none()),
+            &["a", "b", "c"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let b = system.lookup::<Worker>("b").expect("b");
@@ -205,17 +211,13 @@ async fn one_for_all_restarts_the_siblings() {
 
 #[tokio::test]
 async fn rest_for_one_restarts_only_later_siblings() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::rest_for_one()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("a", Worker::factory("a", &log)))
-                .child(ChildSpec::new("b", Worker::factory("b", &log)))
-                .child(ChildSpec::new("c", Worker::factory("c", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::rest_for_one().backoff(Backoff::none()),
+            &["a", "b", "c"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let a = system.lookup::<Worker>("a").expect("a");
@@ -237,16 +239,13 @@ async fn rest_for_one_restarts_only_later_siblings() {
 
 #[tokio::test]
 async fn one_for_one_leaves_siblings_alone() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::one_for_one()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("a", Worker::factory("a", &log)))
-                .child(ChildSpec::new("b", Worker::factory("b", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::one_for_one().backoff(Backoff::none()),
+            &["a", "b"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let a = system.lookup::<Worker>("a").expect("a");
@@ -259,16 +258,15 @@ async fn one_for_one_leaves_siblings_alone() {
 
 #[tokio::test]
 async fn exceeding_restart_intensity_stops_the_supervisor_and_its_children() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let tree = system
-        .spawn_supervisor(
+        .spawn_supervisor(with_workers(
             Supervisor::one_for_one()
                 .max_restarts(2, Duration::from_secs(60))
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("w", Worker::factory("w", &log))),
-        )
+                .backoff(Backoff::none()),
+            &["w"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let w = system.lookup::<Worker>("w").expect("lookup");
@@ -291,9 +289,7 @@ async fn exceeding_restart_intensity_stops_the_supervisor_and_its_children() {
 
 #[tokio::test]
 async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let outer = system
         .spawn_supervisor(
             Supervisor::one_for_one()
@@ -301,13 +297,14 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
                 .max_restarts(5, Duration::from_secs(60))
                 .backoff(Backoff::none())
                 .child(ChildSpec::new("sibling", Worker::factory("sibling", &log)))
-                .child(
+                .child(with_workers(
                     Supervisor::one_for_one()
                         .named("inner")
                         .max_restarts(1, Duration::from_secs(60))
-                        .backoff(Backoff::none())
-                        .child(ChildSpec::new("w", Worker::factory("w", &log))),
-                ),
+                        .backoff(Backoff::none()),
+                    &["w"],
+                    &log,
+                )),
         )
         .await
         .expect("supervisor");
@@ -333,9 +330,7 @@ async fn a_nested_supervisor_that_gives_up_is_restarted_by_its_parent() {
 
 #[tokio::test(start_paused = true)]
 async fn restarts_back_off_exponentially() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
         .spawn_supervisor(
             Supervisor::one_for_one()
@@ -451,9 +446,7 @@ async fn transient_child_is_not_restarted_after_a_normal_stop() {
 
 #[tokio::test]
 async fn an_unsupervised_actor_that_panics_stops_alone() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let victim = system
         .spawn_named("victim", Worker::factory("victim", &log)())
         .await
@@ -474,15 +467,13 @@ async fn an_unsupervised_actor_that_panics_stops_alone() {
 
 #[tokio::test]
 async fn counters_show_handled_messages_failures_and_restarts() {
-    quiet_panics();
-    let system = ActorSystem::new();
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let (system, log) = setup();
     let _tree = system
-        .spawn_supervisor(
-            Supervisor::one_for_one()
-                .backoff(Backoff::none())
-                .child(ChildSpec::new("w", Worker::factory("w", &log))),
-        )
+        .spawn_supervisor(with_workers(
+            Supervisor::one_for_one().backoff(Backoff::none()),
+            &["w"],
+            &log,
+        ))
         .await
         .expect("supervisor");
     let w = system.lookup::<Worker>("w").expect("lookup");
