@@ -95,8 +95,12 @@ impl RawServer {
     /// # Errors
     /// When TLS cannot be set up or the socket cannot be bound.
     pub fn start() -> BenchResult<Self> {
+        Self::start_with(&tls()?)
+    }
+
+    fn start_with(tls: &NodeTls) -> BenchResult<Self> {
         let limits = Limits::default().transport();
-        let endpoint = Endpoint::server(tls()?.server_config(&limits)?, loopback())?;
+        let endpoint = Endpoint::server(tls.server_config(&limits)?, loopback())?;
         let accept = tokio::spawn(accept_loop(endpoint.clone(), limits));
         Ok(Self { endpoint, accept })
     }
@@ -141,8 +145,10 @@ impl RawQuinn {
     /// # Errors
     /// When TLS cannot be set up, a socket cannot be bound, or the handshake fails.
     pub async fn start() -> BenchResult<Self> {
-        let server = RawServer::start()?;
-        let mut raw = Self::connect(server.local_addr()?).await?;
+        // One self-signed certificate serves both ends, as one node's would.
+        let tls = tls()?;
+        let server = RawServer::start_with(&tls)?;
+        let mut raw = Self::connect_with(&tls, server.local_addr()?).await?;
         raw.server = Some(server);
         Ok(raw)
     }
@@ -152,10 +158,14 @@ impl RawQuinn {
     /// # Errors
     /// When TLS cannot be set up, the socket cannot be bound, or the handshake fails.
     pub async fn connect(addr: SocketAddr) -> BenchResult<Self> {
+        Self::connect_with(&tls()?, addr).await
+    }
+
+    async fn connect_with(tls: &NodeTls, addr: SocketAddr) -> BenchResult<Self> {
         let limits = Limits::default().transport();
         let client = Endpoint::client(loopback())?;
         let conn = client
-            .connect_with(tls()?.client_config(&limits)?, addr, SERVER_NAME)?
+            .connect_with(tls.client_config(&limits)?, addr, SERVER_NAME)?
             .await?;
         // The same working limits an authenticated node link is opened up to (a node starts
         // a connection with one stream and a small window until the peer proves it belongs).
