@@ -171,13 +171,12 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
     let rt = build()?;
     let pair = on_worker(&rt, NodePair::start())?;
     let raw = on_worker(&rt, RawQuinn::start())?;
-    let figure = Figure {
+    let sides = AskSides {
         name: "remote_ask_rtt_us",
-        baseline_name: "raw quinn, one stream, 64-byte frame echoed".into(),
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed",
         target: Target::RatioAtMost(1.5),
-        ..ask_figure()
     };
-    time_asks(config, &rt, pair, raw, figure)
+    time_asks(config, &rt, pair, raw, sides)
 }
 
 /// `remote_ask_rtt_us_2_processes`: as `remote_ask_rtt_us`, with node B and the raw echo
@@ -193,41 +192,31 @@ pub fn ask_round_trip_2_processes(config: &RunConfig) -> BenchResult<Figure> {
     let rt = build()?;
     let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
     let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
-    let figure = Figure {
+    let sides = AskSides {
         name: "remote_ask_rtt_us_2_processes",
-        baseline_name: "raw quinn, one stream, 64-byte frame echoed by another process".into(),
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed by another process",
         target: Target::None,
-        ..ask_figure()
     };
-    let figure = time_asks(config, &rt, pair, raw, figure)?.with("server", serving.describe());
+    let figure = time_asks(config, &rt, pair, raw, sides)?.with("server", serving.describe());
     serving.stop()?;
     Ok(figure)
 }
 
-/// The parts every ask figure shares.
-fn ask_figure() -> Figure {
-    Figure {
-        name: "",
-        unit: "us",
-        ours: f64::NAN,
-        baseline: f64::NAN,
-        baseline_name: String::new(),
-        better: Better::Lower,
-        target: Target::None,
-        runtime: RUNTIME_LABEL,
-        capacity: None,
-        extra: vec![],
-    }
+/// What tells the ask figures apart.
+struct AskSides {
+    name: &'static str,
+    baseline_name: &'static str,
+    target: Target,
 }
 
 /// Interleaves rounds of timed sequential asks through `pair` and echoes on a stream of
-/// `raw`, then fills in `figure` with the p50 over all rounds and the details.
+/// `raw`, then makes the figure `sides` names from the p50 over all rounds and the details.
 fn time_asks(
     config: &RunConfig,
     rt: &tokio::runtime::Runtime,
     pair: NodePair,
     raw: RawQuinn,
-    figure: Figure,
+    sides: AskSides,
 ) -> BenchResult<Figure> {
     let k = config.remote_round_trips;
     let pair = Arc::new(pair);
@@ -265,9 +254,16 @@ fn time_asks(
         round_sig(lat.iter().map(|d| micros(*d)).sum::<f64>() / lat.len().max(1) as f64)
     };
     Ok(Figure {
+        name: sides.name,
+        unit: "us",
         ours: micros(percentile(&ours_all, 50.0)),
         baseline: micros(percentile(&raw_all, 50.0)),
-        ..figure
+        baseline_name: sides.baseline_name.into(),
+        better: Better::Lower,
+        target: sides.target,
+        runtime: RUNTIME_LABEL,
+        capacity: None,
+        extra: vec![],
     }
     .with("round_trips_per_round", k)
     .with("rounds", config.rounds)
