@@ -39,6 +39,15 @@ impl ErasedMessage {
         }
     }
 
+    /// Borrows it, for a route's encoding, keeping it to hand back on refusal.
+    pub fn as_message_ref(&self) -> MessageRef<'_> {
+        MessageRef {
+            type_id: self.type_id,
+            type_name: self.type_name,
+            value: &*self.value,
+        }
+    }
+
     /// Recovers the typed message, or gives the erased one back on a type mismatch.
     pub fn downcast<M: 'static>(self) -> Result<M, Self> {
         let ErasedMessage {

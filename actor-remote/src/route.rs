@@ -269,13 +269,8 @@ impl RemoteRoute for NameRoute {
                     return Ok(failed);
                 }
             }
-            let borrowed = MessageRef {
-                type_id: msg.type_id,
-                type_name: msg.type_name,
-                value: &*msg.value,
-            };
             // The ask waits for its lane outside the look-up lock, so it takes its own handles.
-            let prepared = self.prepare(borrowed, |p| {
+            let prepared = self.prepare(msg.as_message_ref(), |p| {
                 (p.outbound, p.body, Arc::clone(p.link), p.lane.clone())
             });
             let (outbound, body, link, lane) = match prepared {
