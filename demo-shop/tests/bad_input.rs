@@ -99,6 +99,14 @@ async fn bad_orders_get_the_fitting_status_and_change_nothing() {
         .post_raw("orders", huge, Some("application/json"))
         .await;
     assert_error(&too_large, 413, "body_too_large");
+    assert_eq!(
+        too_large
+            .headers
+            .get("connection")
+            .and_then(|v| v.to_str().ok()),
+        Some("close"),
+        "the body was not read, so the connection is not reused"
+    );
 
     assert_eq!(state(&client).await, before, "bad input changed nothing");
     shop.shutdown().await;

@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -96,6 +96,13 @@ impl IntoResponse for ApiError {
             code: self.code,
             order: self.order.as_deref(),
         };
+        if self.status == StatusCode::PAYLOAD_TOO_LARGE {
+            // The rest of the body was never read, so the server drops the connection after
+            // this answer; saying so keeps a keep-alive client from sending its next request
+            // on it (which then fails with an incomplete message).
+            let close = [(header::CONNECTION, HeaderValue::from_static("close"))];
+            return (self.status, close, Json(body)).into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }
