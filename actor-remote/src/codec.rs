@@ -524,6 +524,40 @@ pub fn encode_frame_ref(frame: &FrameRef<'_>, dst: &mut BytesMut) -> Result<(), 
     Ok(())
 }
 
+/// Appends a frame whose body `write_body` appends to `dst` straight after the header, so the
+/// body is encoded in place rather than built apart and copied. The frame is at most `max_len`
+/// (the value of its length prefix). `header.body` must be empty.
+///
+/// On any error `dst` is left as it was.
+///
+/// # Errors
+/// As [`encode_frame_ref`]; [`CodecError::FrameTooLarge`] when the frame exceeds `max_len`;
+/// and whatever `write_body` returns.
+pub fn encode_frame_with(
+    header: &FrameRef<'_>,
+    max_len: usize,
+    dst: &mut BytesMut,
+    write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
+    let start = dst.len();
+    let written = encode_frame_ref(header, dst).and_then(|()| write_body(dst));
+    let len = dst.len().saturating_sub(start + PREFIX_LEN);
+    let checked = written.and_then(|()| match u32::try_from(len) {
+        Ok(prefix) if len <= max_len => Ok(prefix),
+        _ => Err(CodecError::FrameTooLarge { len, max: max_len }),
+    });
+    match checked {
+        Ok(prefix) => {
+            dst[start..start + PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            dst.truncate(start);
+            Err(e)
+        }
+    }
+}
+
 fn check_u16_len(field: &'static str, len: usize) -> Result<(), CodecError> {
     if len > usize::from(u16::MAX) {
         return Err(CodecError::FieldTooLong {
@@ -736,6 +770,47 @@ pub fn encode_body<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, CodecError
                 .map_err(CodecError::BodyEncode)
         }
         Err(e) => Err(CodecError::BodyEncode(e)),
+    }
+}
+
+/// Serializes a message body as [`encode_body`] does, appending it to `dst`.
+///
+/// # Errors
+/// As [`encode_body`]; `dst` is then left as it was.
+pub fn encode_body_into<T: Serialize + ?Sized>(
+    value: &T,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
+    // Most bodies are small: encode into zeroed spare room, then cut it to the size written.
+    let start = dst.len();
+    dst.resize(start + SMALL_BODY, 0);
+    match bincode::serde::encode_into_slice(value, &mut dst[start..], body_config()) {
+        Ok(len) => {
+            dst.truncate(start + len);
+            Ok(())
+        }
+        Err(bincode::error::EncodeError::UnexpectedEnd) => {
+            dst.truncate(start);
+            let mut writer = BufWriter(dst);
+            bincode::serde::encode_into_writer(value, &mut writer, body_config()).map_err(|e| {
+                writer.0.truncate(start);
+                CodecError::BodyEncode(e)
+            })
+        }
+        Err(e) => {
+            dst.truncate(start);
+            Err(CodecError::BodyEncode(e))
+        }
+    }
+}
+
+/// Lets bincode append to a `BytesMut`.
+struct BufWriter<'a>(&'a mut BytesMut);
+
+impl bincode::enc::write::Writer for BufWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
     }
 }
 
@@ -1187,5 +1262,47 @@ mod tests {
             decode_body::<Control>(&[200]),
             Err(CodecError::BodyDecode(_))
         ));
+    }
+
+    #[test]
+    fn a_frame_with_its_body_encoded_in_place_is_the_same_bytes() {
+        let bodies = [String::from("restock"), "x".repeat(3 * SMALL_BODY)];
+        for body in bodies {
+            let wire_body = encode_body(&body).expect("encodes");
+            let frame =
+                Frame::tell(Target::Name("products".into()), "t.v1", wire_body).with_trace(trace());
+            let header = FrameRef {
+                body: &[],
+                ..frame.as_frame_ref()
+            };
+            let mut in_place = BytesMut::from(&b"before"[..]);
+            encode_frame_with(&header, DEFAULT_MAX_FRAME_LEN, &mut in_place, |dst| {
+                encode_body_into(&body, dst)
+            })
+            .expect("encodes");
+            let mut expected = BytesMut::from(&b"before"[..]);
+            expected.extend_from_slice(&encode(&frame));
+            assert_eq!(in_place, expected);
+        }
+    }
+
+    #[test]
+    fn a_frame_over_the_limit_or_a_failing_body_leaves_the_buffer_as_it_was() {
+        let frame = Frame::tell(Target::Name("a".into()), "t", Bytes::new());
+        let header = frame.as_frame_ref();
+        let mut dst = BytesMut::from(&b"queued"[..]);
+        let too_large = encode_frame_with(&header, 64, &mut dst, |dst| {
+            encode_body_into(&vec![7u8; 100], dst)
+        });
+        assert!(matches!(
+            too_large,
+            Err(CodecError::FrameTooLarge { max: 64, .. })
+        ));
+        let failed = encode_frame_with(&header, 1024, &mut dst, |dst| {
+            dst.extend_from_slice(b"half a body");
+            Err(CodecError::TrailingBytes { extra: 1 })
+        });
+        assert!(matches!(failed, Err(CodecError::TrailingBytes { .. })));
+        assert_eq!(&dst[..], b"queued");
     }
 }

@@ -8,8 +8,9 @@
 //! one the handshake ran on, carries control frames.
 //!
 //! # Flow control
-//! A lane has a bounded queue in front of its writer; `tell` waits for room, `try_tell` says
-//! `Full`. The writer drains every queued frame into one write per wake-up (batching). On the
+//! A lane queues the encoded bytes of its frames, bounded (see [`Lane`]); `tell` waits for
+//! room, `try_tell` says `Full`. The writer takes every queued frame into one write per
+//! wake-up (batching). On the
 //! receiving side a lane's reader waits for the target mailbox to have room before reading on,
 //! so QUIC flow control carries the back-pressure to the sender. Nothing is queued without a
 //! bound.
@@ -27,7 +28,7 @@ use actor_core::AskError;
 use bytes::{Bytes, BytesMut};
 use quinn::{Connection, RecvStream, SendStream};
 use tokio::io::AsyncReadExt;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::auth::PeerIdentity;
 use crate::codec::{
@@ -35,13 +36,9 @@ use crate::codec::{
     encode_frame, encode_frame_ref,
 };
 use crate::handshake::close_code;
+use crate::lane::{LANE_CAPACITY, Lane, PushError};
 use crate::stats::Counters;
 use crate::wire_error::RemoteError;
-
-/// Frames queued per lane before `tell` waits.
-const LANE_CAPACITY: usize = 1024;
-/// A writer stops adding frames to one write past this many bytes.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// Where a link hands the frames it receives from the peer.
 pub(crate) trait Inbox: Send + Sync + 'static {
@@ -64,78 +61,6 @@ pub(crate) enum LinkSendError {
 
 type ReplySender = oneshot::Sender<Result<Bytes, AskError>>;
 
-/// A tell or ask queued on a lane. The lane knows its target and the tag is static, so queuing
-/// one copies no strings; the lane's writer puts the whole header on the wire.
-#[derive(Debug)]
-pub(crate) struct LaneFrame {
-    /// 0 for a tell, the ask's id otherwise.
-    correlation_id: u64,
-    tag: &'static str,
-    trace: Option<TraceContext>,
-    body: Bytes,
-}
-
-impl LaneFrame {
-    /// A tell carrying the trace context of the sending code, if it is traced.
-    pub(crate) fn tell(tag: &'static str, body: Bytes) -> Self {
-        LaneFrame {
-            correlation_id: 0,
-            tag,
-            trace: current_trace(),
-            body,
-        }
-    }
-
-    fn ask(correlation_id: u64, tag: &'static str, body: Bytes) -> Self {
-        LaneFrame {
-            correlation_id,
-            tag,
-            trace: current_trace(),
-            body,
-        }
-    }
-}
-
-/// What a writer task puts on its stream.
-pub(crate) trait Outgoing: Send + 'static {
-    /// Appends the frame to `dst`; `lane_target` is the target of the lane it is written on.
-    fn encode(&self, lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError>;
-    /// Whether dropping it unsent counts as a dropped tell.
-    fn is_tell(&self) -> bool;
-}
-
-impl Outgoing for Frame {
-    fn encode(&self, _lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_frame(self, dst)
-    }
-    fn is_tell(&self) -> bool {
-        self.kind == FrameKind::Tell
-    }
-}
-
-impl Outgoing for LaneFrame {
-    fn encode(&self, lane_target: &str, dst: &mut BytesMut) -> Result<(), CodecError> {
-        encode_frame_ref(
-            &FrameRef {
-                kind: if self.is_tell() {
-                    FrameKind::Tell
-                } else {
-                    FrameKind::Ask
-                },
-                correlation_id: self.correlation_id,
-                target: Some(TargetRef::Name(lane_target)),
-                tag: self.tag,
-                trace: self.trace,
-                body: &self.body,
-            },
-            dst,
-        )
-    }
-    fn is_tell(&self) -> bool {
-        self.correlation_id == 0
-    }
-}
-
 /// Resolves once `done()` holds, checking every 5 ms; callers bound it with a time-out. For
 /// conditions that have no notification of their own (counts across links and permits).
 pub(crate) async fn poll_until(mut done: impl FnMut() -> bool) {
@@ -147,9 +72,6 @@ pub(crate) async fn poll_until(mut done: impl FnMut() -> bool) {
 /// How long a settled link stays open for the answers written last to reach the peer.
 const CLOSE_LINGER: Duration = Duration::from_millis(50);
 
-/// The queue of one lane.
-pub(crate) type LaneSender = mpsc::Sender<LaneFrame>;
-
 /// An authenticated connection to one peer.
 pub(crate) struct PeerLink {
     pub(crate) peer: PeerIdentity,
@@ -159,10 +81,10 @@ pub(crate) struct PeerLink {
     max_frame_len: usize,
     max_asks_in_flight: usize,
     closed: AtomicBool,
-    lanes: Mutex<HashMap<String, LaneSender>>,
+    lanes: Mutex<HashMap<String, Arc<Lane>>>,
     pending: Mutex<HashMap<u64, ReplySender>>,
     next_correlation: AtomicU64,
-    control: mpsc::Sender<Frame>,
+    control: Arc<Lane>,
     counters: Arc<Counters>,
     /// Fires when the link is closed; the reconnect logic waits on it.
     closed_signal: tokio::sync::watch::Sender<bool>,
@@ -184,7 +106,6 @@ pub(crate) struct LinkTasks {
     link: Arc<PeerLink>,
     control_send: SendStream,
     control_recv: RecvStream,
-    control_rx: mpsc::Receiver<Frame>,
     inbox: Arc<dyn Inbox>,
 }
 
@@ -196,15 +117,14 @@ impl LinkTasks {
             link,
             control_send,
             control_recv,
-            control_rx,
             inbox,
         } = self;
-        tokio::spawn(write_frames(
-            Arc::clone(&link),
-            control_send,
-            control_rx,
-            String::new(),
-        ));
+        let writer = Arc::clone(&link);
+        tokio::spawn(async move {
+            let control = Arc::clone(&writer.control);
+            write_lane(writer, Arc::clone(&control), control_send).await;
+            control.close();
+        });
         tokio::spawn(read_control(
             Arc::clone(&link),
             control_recv,
@@ -226,7 +146,6 @@ impl PeerLink {
         counters: Arc<Counters>,
         inbox: Arc<dyn Inbox>,
     ) -> (Arc<PeerLink>, LinkTasks) {
-        let (control_tx, control_rx) = mpsc::channel(LANE_CAPACITY);
         let link = Arc::new(PeerLink {
             peer: handshake.peer,
             conn: handshake.conn,
@@ -237,7 +156,7 @@ impl PeerLink {
             lanes: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
-            control: control_tx,
+            control: Arc::new(Lane::new(LANE_CAPACITY)),
             counters,
             closed_signal: tokio::sync::watch::Sender::new(false),
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
@@ -247,7 +166,6 @@ impl PeerLink {
             link: Arc::clone(&link),
             control_send: handshake.control_send,
             control_recv: handshake.control_recv,
-            control_rx,
             inbox,
         };
         (link, tasks)
@@ -334,7 +252,10 @@ impl PeerLink {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        self.lock_lanes().clear();
+        let lanes: Vec<Arc<Lane>> = self.lock_lanes().drain().map(|(_, lane)| lane).collect();
+        let dropped: u64 = lanes.iter().map(|lane| lane.close()).sum();
+        Counters::add(&self.counters.tells_dropped, dropped);
+        self.control.close();
         let pending: Vec<ReplySender> = self.lock_pending().drain().map(|(_, tx)| tx).collect();
         Counters::add(&self.counters.asks_failed_node_down, pending.len() as u64);
         for tx in pending {
@@ -345,7 +266,7 @@ impl PeerLink {
         self.closed_signal.send_replace(true);
     }
 
-    fn lock_lanes(&self) -> MutexGuard<'_, HashMap<String, LaneSender>> {
+    fn lock_lanes(&self) -> MutexGuard<'_, HashMap<String, Arc<Lane>>> {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -353,47 +274,72 @@ impl PeerLink {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The queue of the lane to `target`, opening the lane on first use.
+    /// The lane to `target`, opening it on first use.
     ///
-    /// Senders that send to one target over and over keep the queue (see `NameRoute`) rather
-    /// than look it up per message; it stops taking frames when the link closes.
-    pub(crate) fn lane(self: &Arc<Self>, target: &str) -> Result<LaneSender, LinkSendError> {
+    /// Senders that send to one target over and over keep the lane (see `NameRoute`) rather
+    /// than look it up per message; it stops taking frames when its stream or the link closes.
+    pub(crate) fn lane(self: &Arc<Self>, target: &str) -> Result<Arc<Lane>, LinkSendError> {
         if self.is_closed() {
             return Err(LinkSendError::Closed);
         }
         let mut lanes = self.lock_lanes();
-        if let Some(tx) = lanes.get(target) {
-            return Ok(tx.clone());
+        if let Some(lane) = lanes.get(target) {
+            return Ok(Arc::clone(lane));
         }
-        let (tx, rx) = mpsc::channel(LANE_CAPACITY);
-        lanes.insert(target.to_string(), tx.clone());
+        let lane = Arc::new(Lane::new(LANE_CAPACITY));
+        lanes.insert(target.to_string(), Arc::clone(&lane));
         drop(lanes);
-        tokio::spawn(open_lane(Arc::clone(self), rx, target.to_string()));
-        Ok(tx)
+        // Closed after the insert: mark_closed may have run before it and missed this lane.
+        if self.is_closed() {
+            lane.close();
+            return Err(LinkSendError::Closed);
+        }
+        tokio::spawn(open_lane(
+            Arc::clone(self),
+            Arc::clone(&lane),
+            target.to_string(),
+        ));
+        Ok(lane)
     }
 
-    /// Queues a tell to `target`, waiting for room.
+    /// Forgets `lane` (its stream is gone), so the next send to its target opens a new one.
+    fn drop_lane(&self, target: &str, lane: &Arc<Lane>) {
+        let mut lanes = self.lock_lanes();
+        if lanes.get(target).is_some_and(|l| Arc::ptr_eq(l, lane)) {
+            lanes.remove(target);
+        }
+    }
+
+    /// Queues a tell of an encoded body to `target`, waiting for room.
     pub(crate) async fn tell(
         self: &Arc<Self>,
         target: &str,
         tag: &'static str,
         body: Bytes,
     ) -> Result<(), LinkSendError> {
-        let frame = LaneFrame::tell(tag, body);
-        self.lane(target)?
-            .send(frame)
-            .await
-            .map_err(|_| LinkSendError::Closed)
+        let frame = FrameRef {
+            kind: FrameKind::Tell,
+            correlation_id: 0,
+            target: Some(TargetRef::Name(target)),
+            tag,
+            trace: current_trace(),
+            body: &body,
+        };
+        let mut wire = BytesMut::new();
+        if let Err(e) = encode_frame_ref(&frame, &mut wire) {
+            tracing::error!(peer = %self.peer.node, error = %e, "frame not encodable; dropped");
+            return Err(LinkSendError::Closed);
+        }
+        match self.lane(target)?.push(true, &wire).await {
+            Ok(()) => Ok(()),
+            Err(_) => Err(LinkSendError::Closed),
+        }
     }
 
-    /// Queues an ask on `lane` (a lane of this link; waiting for room) and returns the
-    /// receiver of its reply body. Dropping the returned [`PendingAsk`] forgets the ask.
-    pub(crate) async fn send_ask(
-        self: &Arc<Self>,
-        lane: &LaneSender,
-        tag: &'static str,
-        body: Bytes,
-    ) -> Result<PendingAsk, LinkSendError> {
+    /// Registers an ask about to be sent on this link: its correlation id and the receiver of
+    /// its reply. The caller queues the ask's frame. Dropping the returned [`PendingAsk`]
+    /// forgets the ask.
+    pub(crate) fn begin_ask(self: &Arc<Self>) -> Result<PendingAsk, LinkSendError> {
         let id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -412,23 +358,23 @@ impl PeerLink {
         if self.is_closed() {
             return Err(LinkSendError::Closed);
         }
-        let frame = LaneFrame::ask(id, tag, body);
-        match lane.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(frame)) => {
-                lane.send(frame).await.map_err(|_| LinkSendError::Closed)?;
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(LinkSendError::Closed),
-        }
         Ok(guard)
     }
 
     /// Sends a control frame to the peer.
     pub(crate) fn send_control(&self, frame: Frame) -> Result<(), LinkSendError> {
-        self.control.try_send(frame).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => LinkSendError::Full,
-            mpsc::error::TrySendError::Closed(_) => LinkSendError::Closed,
-        })
+        match self
+            .control
+            .try_push(false, |dst| encode_frame(&frame, dst))
+        {
+            Ok(()) => Ok(()),
+            Err(PushError::Full) => Err(LinkSendError::Full),
+            Err(PushError::Closed) => Err(LinkSendError::Closed),
+            Err(PushError::Encode(e)) => {
+                tracing::error!(peer = %self.peer.node, error = %e, "control frame not encodable; dropped");
+                Err(LinkSendError::Closed)
+            }
+        }
     }
 
     fn complete(&self, id: u64, outcome: Result<Bytes, AskError>) {
@@ -464,7 +410,7 @@ impl PeerLink {
 }
 
 /// The trace context of the sending code, if it is traced, as it travels in a frame.
-fn current_trace() -> Option<TraceContext> {
+pub(crate) fn current_trace() -> Option<TraceContext> {
     actor_core::trace::TraceContext::current().map(|t| TraceContext {
         trace_id: t.trace_id(),
         span_id: t.span_id(),
@@ -480,6 +426,11 @@ pub(crate) struct PendingAsk {
 }
 
 impl PendingAsk {
+    /// The ask's correlation id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
     /// The reply body, or why there is none.
     pub(crate) async fn reply(mut self) -> Result<Bytes, AskError> {
         let node = self.link.peer.node.clone();
@@ -496,77 +447,37 @@ impl Drop for PendingAsk {
 }
 
 /// Opens the lane's stream, then writes its frames and reads its replies.
-async fn open_lane(link: Arc<PeerLink>, rx: mpsc::Receiver<LaneFrame>, target: String) {
+async fn open_lane(link: Arc<PeerLink>, lane: Arc<Lane>, target: String) {
     match link.conn.open_bi().await {
         Ok((send, recv)) => {
             tokio::spawn(read_replies(Arc::clone(&link), recv));
-            write_frames(link, send, rx, target).await;
+            write_lane(Arc::clone(&link), Arc::clone(&lane), send).await;
         }
-        Err(e) => {
-            tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane");
-            drop_queued(&link, rx);
-        }
+        Err(e) => tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane"),
     }
+    // The stream is gone (or never was): count what is still queued, and let the next send
+    // to the target open a new lane.
+    Counters::add(&link.counters.tells_dropped, lane.close());
+    link.drop_lane(&target, &lane);
 }
 
-/// Drains `rx` into `send`, every queued frame in one write per wake-up.
-pub(crate) async fn write_frames<T: Outgoing>(
-    link: Arc<PeerLink>,
-    mut send: SendStream,
-    mut rx: mpsc::Receiver<T>,
-    lane_target: String,
-) {
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    loop {
-        // The link holds the control queue's sender itself: stop on close, not on hang-up.
-        let first = tokio::select! {
-            frame = rx.recv() => match frame {
-                Some(frame) => frame,
-                None => break,
-            },
-            () = link.closed() => break,
-        };
-        buf.clear();
-        let (mut frames, mut tells) = (0u64, 0u64);
-        let mut next = Some(first);
-        while let Some(frame) = next.take() {
-            match frame.encode(&lane_target, &mut buf) {
-                Ok(()) => {
-                    frames += 1;
-                    tells += u64::from(frame.is_tell());
-                }
-                Err(e) => {
-                    tracing::error!(peer = %link.peer.node, error = %e, "frame not encodable; dropped")
-                }
-            }
-            if buf.len() < MAX_BATCH_BYTES {
-                next = rx.try_recv().ok();
-            }
-        }
-        if let Err(e) = send.write_all(&buf).await {
+/// Writes what is queued on `lane` to `send`, every queued frame in one write per wake-up,
+/// until the lane closes or the stream fails.
+async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>, mut send: SendStream) {
+    let mut out = BytesMut::new();
+    while let Some(batch) = lane.take(&mut out).await {
+        if let Err(e) = send.write_all(&out).await {
             tracing::debug!(peer = %link.peer.node, error = %e, "stream write failed");
             // Asks fail on their own (NodeDown); control frames are not messages.
-            Counters::add(&link.counters.tells_dropped, tells);
+            Counters::add(&link.counters.tells_dropped, batch.tells);
             break;
         }
         let c = &link.counters;
-        Counters::add(&c.frames_sent, frames);
+        Counters::add(&c.frames_sent, batch.frames);
         Counters::add(&c.writes, 1);
-        Counters::add(&c.bytes_sent, buf.len() as u64);
+        Counters::add(&c.bytes_sent, out.len() as u64);
+        out.clear();
     }
-    drop_queued(&link, rx);
-}
-
-/// Counts (and drops) what is still queued on a lane whose stream is gone.
-fn drop_queued<T: Outgoing>(link: &PeerLink, mut rx: mpsc::Receiver<T>) {
-    rx.close();
-    let mut tells = 0;
-    while let Ok(frame) = rx.try_recv() {
-        if frame.is_tell() {
-            tells += 1;
-        }
-    }
-    Counters::add(&link.counters.tells_dropped, tells);
 }
 
 /// Reads frames from `recv` and hands each to `on_frame`; a protocol violation disconnects

@@ -77,6 +77,7 @@ pub mod config;
 mod connection;
 mod dispatch;
 pub mod handshake;
+mod lane;
 mod membership;
 mod message;
 mod node;

@@ -36,13 +36,13 @@ use std::sync::Arc;
 
 use actor_core::remote::{ErasedReply, MessageRef};
 use actor_core::{Actor, ActorRef, AskError, Handler, Message, SendError};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::future::BoxFuture;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::codec::{CodecError, decode_body, encode_body};
+use crate::codec::{CodecError, decode_body, encode_body, encode_body_into};
 use crate::wire_error::RemoteError;
 
 /// A message that may cross nodes: serde for itself and its reply, and a stable tag.
@@ -119,7 +119,8 @@ impl<A: RemoteActor> Accepts<A> {
 #[derive(Clone, Copy)]
 pub(crate) struct Outbound {
     pub(crate) tag: &'static str,
-    pub(crate) encode: fn(MessageRef<'_>) -> Result<Bytes, CodecError>,
+    /// Appends the message's body to the buffer (leaving it as it was on error).
+    pub(crate) encode: fn(MessageRef<'_>, &mut BytesMut) -> Result<(), CodecError>,
     pub(crate) decode_reply: fn(&[u8]) -> Result<ErasedReply, CodecError>,
 }
 
@@ -140,9 +141,12 @@ impl<A: Actor> OutboundTable for Accepts<A> {
     }
 }
 
-fn encode_erased<M: RemoteMessage>(msg: MessageRef<'_>) -> Result<Bytes, CodecError> {
+fn encode_erased<M: RemoteMessage>(
+    msg: MessageRef<'_>,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
     match msg.value.downcast_ref::<M>() {
-        Some(m) => encode_body(m),
+        Some(m) => encode_body_into(m, dst),
         None => Err(CodecError::BodyEncode(
             bincode::error::EncodeError::OtherString(format!(
                 "expected a {}, got a {}",

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use actor_core::remote::{ErasedMessage, MessageRef, PendingErased, RemoteRoute, Sending};
 use actor_core::{ActorId, AskError, SendError};
-use bytes::Bytes;
+use bytes::BytesMut;
 use futures::future::BoxFuture;
-use tokio::sync::mpsc::error::TrySendError;
 
-use crate::connection::{LaneFrame, LaneSender, LinkSendError, PeerLink};
+use crate::codec::{CodecError, FrameKind, FrameRef, TargetRef, encode_frame_with};
+use crate::connection::{LinkSendError, PeerLink, PendingAsk, current_trace};
+use crate::lane::{Lane, PushError};
 use crate::message::{Outbound, OutboundTable};
 use crate::node::NodeShared;
 use crate::stats::Counters;
@@ -49,18 +50,75 @@ pub(crate) struct NameRoute {
 /// A message ready to queue: its wire form, the link and the lane to send it on (lent from
 /// the last send's look-ups, so a stream of sends clones neither).
 struct Prepared<'a> {
+    msg: MessageRef<'a>,
     outbound: Outbound,
-    body: Bytes,
+    name: &'a str,
     link: &'a Arc<PeerLink>,
-    lane: &'a LaneSender,
+    lane: &'a Arc<Lane>,
+}
+
+/// Where a frame went.
+enum Queued {
+    /// Into the lane.
+    Sent,
+    /// The lane is full: the frame, encoded apart, for a push that waits for room.
+    Full(BytesMut),
+}
+
+impl Prepared<'_> {
+    /// Appends the message's frame to `dst`: a tell (`id` 0), or the ask `id`. The body is
+    /// serialized in place.
+    fn encode(&self, id: u64, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let header = FrameRef {
+            kind: if id == 0 {
+                FrameKind::Tell
+            } else {
+                FrameKind::Ask
+            },
+            correlation_id: id,
+            target: Some(TargetRef::Name(self.name)),
+            tag: self.outbound.tag,
+            trace: current_trace(),
+            body: &[],
+        };
+        encode_frame_with(&header, self.link.max_frame_len(), dst, |dst| {
+            (self.outbound.encode)(self.msg, dst)
+        })
+    }
+
+    /// Queues the frame (a tell, or the ask `id`) if the lane has room now.
+    fn try_queue(&self, id: u64) -> Result<(), PushError> {
+        self.lane.try_push(id == 0, |dst| self.encode(id, dst))
+    }
+
+    /// Queues the frame, or encodes it apart when the lane is full.
+    fn queue(&self, id: u64) -> Result<Queued, PushError> {
+        match self.try_queue(id) {
+            Ok(()) => Ok(Queued::Sent),
+            Err(PushError::Full) => {
+                let mut frame = BytesMut::new();
+                self.encode(id, &mut frame).map_err(PushError::Encode)?;
+                Ok(Queued::Full(frame))
+            }
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The look-ups of the last send: the link and its lane to the target (not for groups, which
 /// pick a node per send), and the last message type's wire form.
 #[derive(Default)]
 struct LastSend {
-    lane: Option<(Arc<PeerLink>, LaneSender)>,
+    lane: Option<(Arc<PeerLink>, Arc<Lane>)>,
     outbound: Option<(TypeId, Outbound)>,
+}
+
+/// How an ask started.
+enum AskStart {
+    /// Registered and queued, or (with the lane and its frame) waiting for room.
+    Queued(PendingAsk, Option<(Arc<Lane>, BytesMut)>),
+    /// The node has its limit of asks in flight.
+    Overloaded(String),
 }
 
 impl NameRoute {
@@ -111,11 +169,11 @@ impl NameRoute {
         }
     }
 
-    /// Puts `msg` in its wire form (tag and body), finds the link to send it on and that
-    /// link's lane to the target, and hands them to `send`; or says why it cannot be sent.
+    /// Finds the wire form of `msg`'s type, the link to send it on and that link's lane to
+    /// the target, and hands them to `send`; or says why it cannot be sent.
     ///
     /// `send` runs under the route's look-up lock, so it must not wait: it queues with
-    /// `try_send` and clones the lane only when it has to wait for room.
+    /// `try_push` and clones the lane only when it has to wait for room.
     fn prepare<R>(
         &self,
         msg: MessageRef<'_>,
@@ -132,16 +190,9 @@ impl NameRoute {
                 outbound
             }
         };
-        let body = match (outbound.encode)(msg) {
-            Ok(body) => body,
-            Err(e) => {
-                tracing::error!(tag = outbound.tag, error = %e, "message not encodable");
-                return Err(not_remote(msg));
-            }
-        };
         let looked_up;
         let (link, lane) = match &last.lane {
-            Some((link, lane)) if !link.is_closed() => (link, lane),
+            Some((link, lane)) if !lane.is_closed() => (link, lane),
             _ => {
                 last.lane = None;
                 let Some(link) = self.link() else {
@@ -159,22 +210,26 @@ impl NameRoute {
                 }
             }
         };
-        // A frame over the limit would make the peer drop the whole connection.
-        if body.len() + self.name.len() + outbound.tag.len() + 64 > link.max_frame_len() {
-            tracing::warn!(
-                tag = outbound.tag,
-                bytes = body.len(),
-                max = link.max_frame_len(),
-                "message larger than the frame limit; not sent"
-            );
-            return Err(not_remote(msg));
-        }
         Ok(send(Prepared {
+            msg,
             outbound,
-            body,
+            name: &self.name,
             link,
             lane,
         }))
+    }
+
+    /// The error for a frame the lane did not take.
+    fn not_queued(&self, e: PushError, msg: MessageRef<'_>) -> SendError<()> {
+        match e {
+            PushError::Full => SendError::Full(()),
+            PushError::Closed => self.unreachable(()),
+            PushError::Encode(e) => {
+                // Too large a frame would make the peer drop the whole connection.
+                tracing::warn!(type_name = msg.type_name, error = %e, "message not sent: not encodable");
+                not_remote(msg)
+            }
+        }
     }
 
     fn unreachable<M>(&self, msg: M) -> SendError<M> {
@@ -223,34 +278,25 @@ impl RemoteRoute for NameRoute {
     }
 
     fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>> {
-        let sent = self.prepare(msg, |p| {
-            match p.lane.try_send(LaneFrame::tell(p.outbound.tag, p.body)) {
-                Ok(()) => Ok(Sending::Sent),
-                Err(TrySendError::Full(frame)) => {
-                    let lane = p.lane.clone();
-                    Ok(Sending::Waiting(Box::pin(async move {
-                        let sent = lane
-                            .send(frame)
-                            .await
-                            .map_err(|_| self.refused(LinkSendError::Closed, ()));
-                        self.count_tell(sent)
-                    })))
-                }
-                Err(TrySendError::Closed(_)) => Err(self.refused(LinkSendError::Closed, ())),
+        let sent = self.prepare(msg, |p| match p.queue(0) {
+            Ok(Queued::Sent) => Ok(Sending::Sent),
+            Ok(Queued::Full(frame)) => {
+                let lane = Arc::clone(p.lane);
+                Ok(Sending::Waiting(Box::pin(async move {
+                    let sent = lane
+                        .push(true, &frame)
+                        .await
+                        .map_err(|_| self.refused(LinkSendError::Closed, ()));
+                    self.count_tell(sent)
+                })))
             }
+            Err(e) => Err(self.not_queued(e, msg)),
         });
         self.count_tell(sent.and_then(|sent| sent))
     }
 
     fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>> {
-        let sent = self.prepare(msg, |p| {
-            p.lane
-                .try_send(LaneFrame::tell(p.outbound.tag, p.body))
-                .map_err(|e| match e {
-                    TrySendError::Full(_) => self.refused(LinkSendError::Full, ()),
-                    TrySendError::Closed(_) => self.refused(LinkSendError::Closed, ()),
-                })
-        });
+        let sent = self.prepare(msg, |p| p.try_queue(0).map_err(|e| self.not_queued(e, msg)));
         self.count_tell(sent.and_then(|sent| sent))
     }
 
@@ -269,23 +315,43 @@ impl RemoteRoute for NameRoute {
                     return Ok(failed);
                 }
             }
-            // The ask waits for its lane outside the look-up lock, so it takes its own handles.
-            let prepared = self.prepare(msg.as_message_ref(), |p| {
-                (p.outbound, p.body, Arc::clone(p.link), p.lane.clone())
+            let started = self.prepare(msg.as_message_ref(), |p| {
+                let pending = match p.link.begin_ask() {
+                    Ok(pending) => pending,
+                    Err(LinkSendError::Overloaded) => {
+                        let node = p.link.node().to_string();
+                        return Ok((AskStart::Overloaded(node), p.outbound));
+                    }
+                    Err(e) => return Err(self.refused(e, ())),
+                };
+                // An ask that fails to queue drops `pending`, which forgets it.
+                match p.queue(pending.id()) {
+                    Ok(Queued::Sent) => Ok((AskStart::Queued(pending, None), p.outbound)),
+                    Ok(Queued::Full(frame)) => {
+                        let wait = Some((Arc::clone(p.lane), frame));
+                        Ok((AskStart::Queued(pending, wait), p.outbound))
+                    }
+                    Err(e) => Err(self.not_queued(e, p.msg)),
+                }
             });
-            let (outbound, body, link, lane) = match prepared {
-                Ok(prepared) => prepared,
+            let (start, outbound) = match started.and_then(|started| started) {
+                Ok(started) => started,
                 Err(e) => return Err(e.map(|()| msg)),
             };
-            let pending = match link.send_ask(&lane, outbound.tag, body).await {
-                Ok(p) => p,
-                Err(LinkSendError::Overloaded) => {
-                    let node = link.node().to_string();
+            let pending = match start {
+                AskStart::Overloaded(node) => {
                     let failed: PendingErased =
                         Box::pin(async move { Err(AskError::Overloaded { node }) });
                     return Ok(failed);
                 }
-                Err(e) => return Err(self.refused(e, msg)),
+                AskStart::Queued(pending, None) => pending,
+                // The ask waits for room outside the look-up lock.
+                AskStart::Queued(pending, Some((lane, frame))) => {
+                    if lane.push(false, &frame).await.is_err() {
+                        return Err(self.refused(LinkSendError::Closed, msg));
+                    }
+                    pending
+                }
             };
             let decode = outbound.decode_reply;
             let reply: PendingErased = Box::pin(async move {

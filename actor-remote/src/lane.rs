@@ -1,0 +1,272 @@
+//! [`Lane`]: the send queue of one stream, held as the encoded bytes of its frames.
+//!
+//! Senders encode their frame straight into the lane's buffer, under its lock, so queuing a
+//! message allocates nothing and copies its body once (serializing it in place). The stream's
+//! writer swaps the whole buffer out for its spare one and writes it in one go: every frame
+//! queued since the last write, in order. The bound is in bytes: a sender waits (or, with
+//! `try_`, is refused) while the queued bytes reach the capacity; one frame larger than that
+//! still goes in alone, so a big message is never refused for its size here.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use bytes::BytesMut;
+use tokio::sync::Notify;
+
+use crate::codec::CodecError;
+
+/// Queued bytes at which a lane stops taking frames until its writer catches up.
+pub(crate) const LANE_CAPACITY: usize = 128 * 1024;
+
+/// A writer's buffer larger than this after a big write is given back to the allocator.
+const KEEP_CAPACITY: usize = 2 * LANE_CAPACITY;
+
+/// Why a frame was not queued.
+#[derive(Debug)]
+pub(crate) enum PushError {
+    /// The lane holds its capacity in bytes (only from `try_push`).
+    Full,
+    /// The lane is closed: its stream or its connection is gone.
+    Closed,
+    /// The frame could not be encoded; nothing was queued.
+    Encode(CodecError),
+}
+
+/// The frames a writer took in one go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Batch {
+    pub(crate) frames: u64,
+    pub(crate) tells: u64,
+}
+
+struct Queued {
+    buf: BytesMut,
+    frames: u64,
+    tells: u64,
+}
+
+/// The send queue of one stream.
+pub(crate) struct Lane {
+    queued: Mutex<Queued>,
+    closed: AtomicBool,
+    capacity: usize,
+    /// Wakes the writer: frames were queued, or the lane closed.
+    work: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+}
+
+impl Lane {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            queued: Mutex::new(Queued {
+                buf: BytesMut::new(),
+                frames: 0,
+                tells: 0,
+            }),
+            closed: AtomicBool::new(false),
+            capacity,
+            work: Notify::new(),
+            room: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Queues the frame `encode` appends to the buffer, if there is room now. `encode` runs
+    /// under the lane's lock and must leave the buffer as it was when it fails.
+    pub(crate) fn try_push(
+        &self,
+        is_tell: bool,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+    ) -> Result<(), PushError> {
+        let mut q = self.lock();
+        // Checked under the lock: `close` empties the buffer under it, so nothing queued
+        // after the close is left behind uncounted.
+        if self.is_closed() {
+            return Err(PushError::Closed);
+        }
+        if q.buf.len() >= self.capacity {
+            return Err(PushError::Full);
+        }
+        let was_empty = q.buf.is_empty();
+        encode(&mut q.buf).map_err(PushError::Encode)?;
+        q.frames += 1;
+        q.tells += u64::from(is_tell);
+        drop(q);
+        // A writer that found the buffer empty waits for this; one that has not taken the
+        // last batch yet will take this frame with it.
+        if was_empty {
+            self.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues an encoded frame, waiting for room.
+    pub(crate) async fn push(&self, is_tell: bool, frame: &[u8]) -> Result<(), PushError> {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            // Registered before trying, so room made in between is not missed.
+            room.as_mut().enable();
+            match self.try_push(is_tell, |dst| {
+                dst.extend_from_slice(frame);
+                Ok(())
+            }) {
+                Err(PushError::Full) => room.await,
+                done => return done,
+            }
+        }
+    }
+
+    /// The writer's side: waits for queued frames and swaps them into `out` (which must be
+    /// empty), or returns `None` once the lane is closed.
+    pub(crate) async fn take(&self, out: &mut BytesMut) -> Option<Batch> {
+        if out.capacity() > KEEP_CAPACITY {
+            *out = BytesMut::new();
+        }
+        loop {
+            {
+                let mut q = self.lock();
+                if self.is_closed() {
+                    return None;
+                }
+                if !q.buf.is_empty() {
+                    std::mem::swap(&mut q.buf, out);
+                    let batch = Batch {
+                        frames: std::mem::take(&mut q.frames),
+                        tells: std::mem::take(&mut q.tells),
+                    };
+                    drop(q);
+                    self.room.notify_waiters();
+                    return Some(batch);
+                }
+            }
+            self.work.notified().await;
+        }
+    }
+
+    /// Closes the lane: no more frames are taken, and what is queued is dropped. Returns the
+    /// number of tells dropped.
+    pub(crate) fn close(&self) -> u64 {
+        let mut q = self.lock();
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return 0;
+        }
+        let tells = q.tells;
+        *q = Queued {
+            buf: BytesMut::new(),
+            frames: 0,
+            tells: 0,
+        };
+        drop(q);
+        self.work.notify_one();
+        self.room.notify_waiters();
+        tells
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn push_bytes(lane: &Lane, bytes: &[u8]) -> Result<(), PushError> {
+        lane.try_push(true, |dst| {
+            dst.extend_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    #[tokio::test]
+    async fn the_writer_takes_every_queued_frame_in_order_in_one_batch() {
+        let lane = Lane::new(1024);
+        for frame in [&b"one"[..], b"two", b"three"] {
+            push_bytes(&lane, frame).expect("room");
+        }
+        let mut out = BytesMut::new();
+        let batch = lane.take(&mut out).await.expect("open");
+        assert_eq!(
+            batch,
+            Batch {
+                frames: 3,
+                tells: 3
+            }
+        );
+        assert_eq!(&out[..], b"onetwothree");
+    }
+
+    #[tokio::test]
+    async fn a_full_lane_refuses_try_push_and_a_waiting_push_goes_in_once_the_writer_took_the_rest()
+    {
+        let lane = Arc::new(Lane::new(8));
+        push_bytes(&lane, b"12345678").expect("room");
+        assert!(matches!(push_bytes(&lane, b"9"), Err(PushError::Full)));
+        let waiting = tokio::spawn({
+            let lane = Arc::clone(&lane);
+            async move { lane.push(true, b"9").await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "push waits for room");
+        let mut out = BytesMut::new();
+        lane.take(&mut out).await.expect("open");
+        assert_eq!(&out[..], b"12345678");
+        let pushed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(pushed, Ok(Ok(Ok(())))));
+        let mut out = BytesMut::new();
+        lane.take(&mut out).await.expect("open");
+        assert_eq!(&out[..], b"9");
+    }
+
+    #[tokio::test]
+    async fn a_frame_larger_than_the_capacity_goes_into_an_empty_lane() {
+        let lane = Lane::new(8);
+        push_bytes(&lane, &[0; 100]).expect("an empty lane takes it");
+    }
+
+    #[tokio::test]
+    async fn a_failed_encode_queues_nothing() {
+        let lane = Lane::new(1024);
+        push_bytes(&lane, b"kept").expect("room");
+        let failed = lane.try_push(false, |_| Err(CodecError::TrailingBytes { extra: 1 }));
+        assert!(matches!(failed, Err(PushError::Encode(_))));
+        let mut out = BytesMut::new();
+        let batch = lane.take(&mut out).await.expect("open");
+        assert_eq!(
+            batch,
+            Batch {
+                frames: 1,
+                tells: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn closing_counts_the_queued_tells_and_ends_the_writer_and_the_waiting_senders() {
+        let lane = Arc::new(Lane::new(4));
+        push_bytes(&lane, b"full").expect("room");
+        lane.try_push(false, |dst| {
+            dst.extend_from_slice(b"ask");
+            Ok(())
+        })
+        .expect_err("full");
+        let waiting = tokio::spawn({
+            let lane = Arc::clone(&lane);
+            async move { lane.push(true, b"x").await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(lane.close(), 1);
+        assert_eq!(lane.close(), 0, "closing twice counts once");
+        let pushed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+        assert!(matches!(pushed, Ok(Ok(Err(PushError::Closed)))));
+        assert!(lane.take(&mut BytesMut::new()).await.is_none());
+        assert!(matches!(push_bytes(&lane, b"late"), Err(PushError::Closed)));
+    }
+}
