@@ -164,7 +164,7 @@ fn main() {
         };
         if let Some(i) = only {
             let mut samples = vec![Vec::new(); VARIANTS + 1];
-            for _ in 0..ROUNDS {
+            for _ in 0..ROUNDS * 10 {
                 samples[i].push(v.time(i).await);
             }
             sys.shutdown().await;
