@@ -591,8 +591,10 @@ mod tests {
 
     #[test]
     fn garbage_hello_is_malformed() {
+        let mut ours_then_garbage = encode_body(&PROTOCOL_VERSION).expect("encodes").to_vec();
+        ours_then_garbage.push(2);
         assert!(matches!(
-            Hello::from_bytes(&[1, 2]),
+            Hello::from_bytes(&ours_then_garbage),
             Err(AuthError::Malformed(_))
         ));
         assert!(matches!(
@@ -603,14 +605,15 @@ mod tests {
 
     #[test]
     fn unreadable_hello_of_another_version_reports_the_version() {
-        // A future hello: version 2 first, then a layout we do not know.
-        let mut bytes = encode_body(&2u16).expect("encodes").to_vec();
+        // A future hello: its version first, then a layout we do not know.
+        let future = PROTOCOL_VERSION + 1;
+        let mut bytes = encode_body(&future).expect("encodes").to_vec();
         bytes.extend_from_slice(&[0xff; 7]);
         assert_eq!(
             Hello::from_bytes(&bytes),
             Err(AuthError::WrongProtocolVersion {
                 ours: PROTOCOL_VERSION,
-                theirs: 2
+                theirs: future
             })
         );
     }

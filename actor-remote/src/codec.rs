@@ -8,20 +8,35 @@
 //! ```text
 //! u32  length of everything after this field (header + body), big-endian
 //! u8   kind            1 tell, 2 ask, 3 reply, 4 error, 5 control
-//! u8   flags           bit 0: a trace context follows the tag; other bits must be 0
-//! u64  correlation id  big-endian
-//! u8   target kind     0 none, 1 name, 2 actor id
-//!      target          name: u16 length + UTF-8 bytes | actor id: u64 | none: nothing
-//! u16  tag length      followed by the tag, UTF-8
+//! u8   flags           bit 0: a trace context follows the tag
+//!                      bit 1: the tag is a reference (see below)
+//!                      bit 2: the tag is remembered by the stream
+//!                      bit 3: the target name is remembered by the stream; others must be 0
+//!      correlation id  unsigned LEB128 varint, at most 10 bytes
+//! u8   target kind     0 none, 1 name, 2 actor id, 3 the stream's target
+//!      target          name: u16 length + UTF-8 bytes | actor id: u64 | otherwise nothing
+//! u16  tag             its length, followed by the tag, UTF-8; with bit 1, the index of a tag
+//!                      the stream remembered instead (nothing follows)
 //!      trace context   when flagged: u128 trace id, u64 span id, u8 flags (25 bytes)
 //!      body            the rest: a bincode 2 payload (see [`encode_body`])
 //! ```
 //!
-//! The hot paths use the borrowed form of a frame, [`FrameRef`]: a lane's writer encodes from
-//! its target and a `&'static str` tag with [`encode_frame_ref`], and a reader dispatches
-//! frames straight out of its buffer with [`FrameDecoder::decode_ref`], so neither copies the
-//! target, the tag or the body per message. Both produce and accept exactly the bytes of the
-//! owned [`Frame`] API.
+//! # Stream references
+//!
+//! Most frames on a stream go to one actor with a handful of message types, so a stream
+//! states each only once. A target name flagged "remembered" becomes the stream's target, which
+//! target kind 3 then refers to. A tag flagged "remembered" takes the next index of the stream's tag table
+//! (from 0, at most [`MAX_STREAM_TAGS`]), and a later frame refers to it by that index. The
+//! sending side keeps its half of this state in [`StreamHeaders`]; [`FrameDecoder`] keeps the
+//! receiving half, one per stream. A reference to a target or tag the stream has not stated is
+//! an error. Frames encoded without a [`StreamHeaders`] ([`encode_frame`]) state everything
+//! and remember nothing, so they can be written into any stream at any point.
+//!
+//! The hot paths use the borrowed form of a frame, [`FrameRef`]: a sender encodes a header and
+//! serializes the body in place after it ([`StreamHeaders::encode_frame_with`]), and a reader
+//! dispatches frames straight out of its buffer with [`FrameDecoder::decode_ref`], so neither
+//! copies the target, the tag or the body per message. Both produce and accept exactly the
+//! bytes of the owned [`Frame`] API.
 //!
 //! There is no per-frame version: the protocol version ([`PROTOCOL_VERSION`]) is agreed once, in
 //! the handshake. Decoding is strict: every length is checked against the bytes that remain and
@@ -56,7 +71,7 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// The version of the wire protocol this crate speaks; checked once, in the handshake.
-pub const PROTOCOL_VERSION: u16 = 1;
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The default largest frame a node accepts: 4 MiB (the value of the length prefix).
 pub const DEFAULT_MAX_FRAME_LEN: usize = 4 * 1024 * 1024;
@@ -70,17 +85,28 @@ pub const FRAME_LEN_CEILING: usize = 64 * 1024 * 1024;
 /// Bytes of the length prefix in front of every frame.
 const PREFIX_LEN: usize = 4;
 
-/// The smallest possible header: kind, flags, correlation id, target kind, tag length.
-const MIN_HEADER_LEN: usize = 1 + 1 + 8 + 1 + 2;
+/// The smallest possible header: kind, flags, correlation id (one byte), target kind, tag.
+const MIN_HEADER_LEN: usize = 1 + 1 + 1 + 1 + 2;
+
+/// The most tags one stream remembers (see [stream references](self#stream-references)).
+pub const MAX_STREAM_TAGS: usize = 256;
+
+/// The longest correlation id varint: 64 bits in 7-bit groups.
+const MAX_VARINT_LEN: usize = 10;
 
 /// Bytes of an encoded [`TraceContext`].
 const TRACE_LEN: usize = 16 + 8 + 1;
 
 const FLAG_TRACE: u8 = 0b0000_0001;
+const FLAG_TAG_INDEX: u8 = 0b0000_0010;
+const FLAG_TAG_REMEMBER: u8 = 0b0000_0100;
+const FLAG_TARGET_REMEMBER: u8 = 0b0000_1000;
+const KNOWN_FLAGS: u8 = FLAG_TRACE | FLAG_TAG_INDEX | FLAG_TAG_REMEMBER | FLAG_TARGET_REMEMBER;
 
 const TARGET_NONE: u8 = 0;
 const TARGET_NAME: u8 = 1;
 const TARGET_ID: u8 = 2;
+const TARGET_STREAM: u8 = 3;
 
 /// What a frame is for; one byte on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -300,7 +326,12 @@ impl FrameRef<'_> {
             Some(TargetRef::Id(_)) => 8,
         };
         let trace = if self.trace.is_some() { TRACE_LEN } else { 0 };
-        MIN_HEADER_LEN + target + self.tag.len() + trace + self.body.len()
+        MIN_HEADER_LEN - 1
+            + varint_len(self.correlation_id)
+            + target
+            + self.tag.len()
+            + trace
+            + self.body.len()
     }
 
     /// An owned copy (strings and body copied).
@@ -452,6 +483,22 @@ pub enum CodecError {
         /// Which rule was broken.
         reason: &'static str,
     },
+    /// The correlation id varint runs over 10 bytes or 64 bits.
+    #[error("the correlation id is not a valid varint")]
+    BadVarint,
+    /// A frame refers to a target or tag its stream has not stated (see
+    /// [stream references](self#stream-references)).
+    #[error("the {field} refers to nothing stated earlier on the stream")]
+    UnknownReference {
+        /// `"target"` or `"tag"`.
+        field: &'static str,
+    },
+    /// A stream asked to remember more than [`MAX_STREAM_TAGS`] tags.
+    #[error("a stream remembers at most {max} tags")]
+    TooManyTags {
+        /// [`MAX_STREAM_TAGS`].
+        max: usize,
+    },
     /// A message body could not be serialized.
     #[error("cannot encode message body: {0}")]
     BodyEncode(#[source] bincode::error::EncodeError),
@@ -487,6 +534,44 @@ pub fn encode_frame(frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError>
 /// # Errors
 /// As [`encode_frame`]; on error nothing is appended.
 pub fn encode_frame_ref(frame: &FrameRef<'_>, dst: &mut BytesMut) -> Result<(), CodecError> {
+    write_frame(frame, HeaderForm::STATED, dst)
+}
+
+/// How a header states its target and tag on its stream.
+#[derive(Debug, Clone, Copy)]
+struct HeaderForm {
+    target: TargetForm,
+    tag: TagForm,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TargetForm {
+    Stated,
+    Remembered,
+    /// Target kind 3 instead of the name.
+    Stream,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TagForm {
+    Stated,
+    Remembered,
+    Index(u16),
+}
+
+impl HeaderForm {
+    const STATED: HeaderForm = HeaderForm {
+        target: TargetForm::Stated,
+        tag: TagForm::Stated,
+    };
+}
+
+/// Appends `frame` with its target and tag in `form`; nothing on error.
+fn write_frame(
+    frame: &FrameRef<'_>,
+    form: HeaderForm,
+    dst: &mut BytesMut,
+) -> Result<(), CodecError> {
     frame.check_rules()?;
     if let Some(TargetRef::Name(name)) = frame.target {
         check_u16_len("target name", name.len())?;
@@ -498,13 +583,27 @@ pub fn encode_frame_ref(frame: &FrameRef<'_>, dst: &mut BytesMut) -> Result<(), 
         max: u32::MAX as usize,
     })?;
 
+    let start = dst.len();
     dst.reserve(PREFIX_LEN + len);
     dst.put_u32(prefix);
     dst.put_u8(frame.kind.to_wire());
-    dst.put_u8(if frame.trace.is_some() { FLAG_TRACE } else { 0 });
-    dst.put_u64(frame.correlation_id);
+    let mut flags = if frame.trace.is_some() { FLAG_TRACE } else { 0 };
+    flags |= match form.tag {
+        TagForm::Stated => 0,
+        TagForm::Remembered => FLAG_TAG_REMEMBER,
+        TagForm::Index(_) => FLAG_TAG_INDEX,
+    };
+    let name_target = matches!(frame.target, Some(TargetRef::Name(_)));
+    if name_target && matches!(form.target, TargetForm::Remembered) {
+        flags |= FLAG_TARGET_REMEMBER;
+    }
+    dst.put_u8(flags);
+    put_varint(dst, frame.correlation_id);
     match frame.target {
         None => dst.put_u8(TARGET_NONE),
+        Some(TargetRef::Name(_)) if matches!(form.target, TargetForm::Stream) => {
+            dst.put_u8(TARGET_STREAM);
+        }
         Some(TargetRef::Name(name)) => {
             dst.put_u8(TARGET_NAME);
             put_str(dst, name);
@@ -514,19 +613,29 @@ pub fn encode_frame_ref(frame: &FrameRef<'_>, dst: &mut BytesMut) -> Result<(), 
             dst.put_u64(id);
         }
     }
-    put_str(dst, frame.tag);
+    match form.tag {
+        TagForm::Index(i) => dst.put_u16(i),
+        TagForm::Stated | TagForm::Remembered => put_str(dst, frame.tag),
+    }
     if let Some(trace) = &frame.trace {
         dst.put_u128(trace.trace_id);
         dst.put_u64(trace.span_id);
         dst.put_u8(trace.flags);
     }
     dst.put_slice(frame.body);
+    // A shorter header than the stated one: patch the prefix.
+    let written = dst.len() - start - PREFIX_LEN;
+    if written != len {
+        let prefix = u32::try_from(written).unwrap_or(prefix);
+        dst[start..start + PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
+    }
     Ok(())
 }
 
 /// Appends a frame whose body `write_body` appends to `dst` straight after the header, so the
 /// body is encoded in place rather than built apart and copied. The frame is at most `max_len`
-/// (the value of its length prefix). `header.body` must be empty.
+/// (the value of its length prefix). `header.body` must be empty. States its target and tag in
+/// full, like [`encode_frame`].
 ///
 /// On any error `dst` is left as it was.
 ///
@@ -539,8 +648,18 @@ pub fn encode_frame_with(
     dst: &mut BytesMut,
     write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
 ) -> Result<(), CodecError> {
+    write_frame_with(header, HeaderForm::STATED, max_len, dst, write_body)
+}
+
+fn write_frame_with(
+    header: &FrameRef<'_>,
+    form: HeaderForm,
+    max_len: usize,
+    dst: &mut BytesMut,
+    write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
     let start = dst.len();
-    let written = encode_frame_ref(header, dst).and_then(|()| write_body(dst));
+    let written = write_frame(header, form, dst).and_then(|()| write_body(dst));
     let len = dst.len().saturating_sub(start + PREFIX_LEN);
     let checked = written.and_then(|()| match u32::try_from(len) {
         Ok(prefix) if len <= max_len => Ok(prefix),
@@ -556,6 +675,92 @@ pub fn encode_frame_with(
             Err(e)
         }
     }
+}
+
+/// The sending half of a stream's [references](self#stream-references): what the receiving
+/// decoder already knows, so that later frames refer to it instead of repeating it.
+///
+/// Keep one per stream, and encode every frame of that stream through it in the order the
+/// frames are written (frames encoded without it, by [`encode_frame`], may be mixed in).
+#[derive(Debug, Clone, Default)]
+pub struct StreamHeaders {
+    /// The last name target stated on the stream.
+    target: Option<String>,
+    /// The remembered tags, by index.
+    tags: Vec<String>,
+}
+
+impl StreamHeaders {
+    /// As [`encode_frame`], referring to the stream's target and tags where it can (see
+    /// [`encode_frame_with`](Self::encode_frame_with)).
+    ///
+    /// # Errors
+    /// As [`encode_frame`].
+    pub fn encode_frame(&mut self, frame: &Frame, dst: &mut BytesMut) -> Result<(), CodecError> {
+        let header = FrameRef {
+            body: &[],
+            ..frame.as_frame_ref()
+        };
+        self.encode_frame_with(&header, u32::MAX as usize, dst, |dst| {
+            dst.extend_from_slice(&frame.body);
+            Ok(())
+        })
+    }
+
+    /// As [`encode_frame_with`], referring to the stream's target and tags where it can and
+    /// remembering new tags while the table has room. On error neither `dst` nor the stream's
+    /// state changes.
+    ///
+    /// # Errors
+    /// As [`encode_frame_with`].
+    pub fn encode_frame_with(
+        &mut self,
+        header: &FrameRef<'_>,
+        max_len: usize,
+        dst: &mut BytesMut,
+        write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
+        let name = match header.target {
+            Some(TargetRef::Name(name)) => Some(name),
+            _ => None,
+        };
+        let target = match name {
+            Some(_) if self.target.as_deref() == name => TargetForm::Stream,
+            Some(_) => TargetForm::Remembered,
+            None => TargetForm::Stated,
+        };
+        let tag = if header.tag.is_empty() {
+            TagForm::Stated
+        } else {
+            match self.tags.iter().position(|t| t == header.tag) {
+                Some(i) => TagForm::Index(u16::try_from(i).unwrap_or(u16::MAX)),
+                None if self.tags.len() < MAX_STREAM_TAGS => TagForm::Remembered,
+                None => TagForm::Stated,
+            }
+        };
+        write_frame_with(header, HeaderForm { target, tag }, max_len, dst, write_body)?;
+        if let (Some(name), TargetForm::Remembered) = (name, target) {
+            self.target = Some(name.to_string());
+        }
+        if let TagForm::Remembered = tag {
+            self.tags.push(header.tag.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Appends `value` as an unsigned LEB128 varint.
+fn put_varint(dst: &mut BytesMut, mut value: u64) {
+    while value >= 0x80 {
+        dst.put_u8((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    dst.put_u8(value as u8);
+}
+
+fn varint_len(value: u64) -> usize {
+    let bits = 64 - value.leading_zeros() as usize;
+    bits.div_ceil(7).max(1)
 }
 
 fn check_u16_len(field: &'static str, len: usize) -> Result<(), CodecError> {
@@ -585,6 +790,67 @@ pub struct FrameDecoder {
     /// The largest length prefix accepted. A larger one is refused as soon as the prefix arrives,
     /// before any of the body is buffered.
     pub max_frame_len: usize,
+    /// What the stream stated so far, for the frames that refer to it.
+    stream: StreamState,
+}
+
+/// The receiving half of a stream's [references](self#stream-references).
+#[derive(Debug, Clone, Default)]
+struct StreamState {
+    target: Option<String>,
+    tags: Vec<String>,
+}
+
+impl StreamState {
+    /// Records what `raw` states, then resolves what it refers to.
+    fn resolve<'a>(&'a mut self, raw: RawFrame<'a>) -> Result<FrameRef<'a>, CodecError> {
+        if let RawTarget::Remembered(name) = raw.target {
+            if self.target.as_deref() != Some(name) {
+                self.target = Some(name.to_owned());
+            }
+        }
+        if let RawTag::Remembered(tag) = raw.tag {
+            if tag.is_empty() {
+                return Err(CodecError::InvalidHeader {
+                    kind: raw.kind,
+                    reason: "a remembered tag cannot be empty",
+                });
+            }
+            if self.tags.len() >= MAX_STREAM_TAGS {
+                return Err(CodecError::TooManyTags {
+                    max: MAX_STREAM_TAGS,
+                });
+            }
+            self.tags.push(tag.to_owned());
+        }
+        let this: &'a StreamState = self;
+        let target = match raw.target {
+            RawTarget::None => None,
+            RawTarget::Name(name) | RawTarget::Remembered(name) => Some(TargetRef::Name(name)),
+            RawTarget::Id(id) => Some(TargetRef::Id(id)),
+            RawTarget::Stream => match &this.target {
+                Some(name) => Some(TargetRef::Name(name)),
+                None => return Err(CodecError::UnknownReference { field: "target" }),
+            },
+        };
+        let tag = match raw.tag {
+            RawTag::Stated(tag) | RawTag::Remembered(tag) => tag,
+            RawTag::Index(i) => match this.tags.get(usize::from(i)) {
+                Some(tag) => tag,
+                None => return Err(CodecError::UnknownReference { field: "tag" }),
+            },
+        };
+        let frame = FrameRef {
+            kind: raw.kind,
+            correlation_id: raw.correlation_id,
+            target,
+            tag,
+            trace: raw.trace,
+            body: raw.body,
+        };
+        frame.check_rules()?;
+        Ok(frame)
+    }
 }
 
 impl Default for FrameDecoder {
@@ -597,7 +863,10 @@ impl Default for FrameDecoder {
 impl FrameDecoder {
     /// A decoder that accepts frames up to `max_frame_len` bytes (the length-prefix value).
     pub fn new(max_frame_len: usize) -> Self {
-        FrameDecoder { max_frame_len }
+        FrameDecoder {
+            max_frame_len,
+            stream: StreamState::default(),
+        }
     }
 
     /// Takes the next complete frame out of `buf`.
@@ -617,7 +886,7 @@ impl FrameDecoder {
         };
         let mut bytes = buf.split_to(total).freeze();
         bytes.advance(PREFIX_LEN);
-        let frame = parse_frame(&bytes)?;
+        let frame = self.stream.resolve(parse_frame(&bytes)?)?;
         let body_at = bytes.len() - frame.body.len();
         let frame = frame.to_owned_with_body(bytes.slice(body_at..));
         Ok(Some(frame))
@@ -634,13 +903,13 @@ impl FrameDecoder {
     /// As [`decode`](Self::decode), except that nothing is consumed; any error means the
     /// stream must be closed.
     pub fn decode_ref<'b>(
-        &mut self,
+        &'b mut self,
         buf: &'b mut BytesMut,
     ) -> Result<Option<(FrameRef<'b>, usize)>, CodecError> {
         let Some(total) = self.complete_len(buf)? else {
             return Ok(None);
         };
-        let frame = parse_frame(&buf[PREFIX_LEN..total])?;
+        let frame = self.stream.resolve(parse_frame(&buf[PREFIX_LEN..total])?)?;
         Ok(Some((frame, total)))
     }
 
@@ -672,22 +941,68 @@ impl FrameDecoder {
     }
 }
 
+/// A frame's header as written, before the stream's references are resolved.
+struct RawFrame<'a> {
+    kind: FrameKind,
+    correlation_id: u64,
+    target: RawTarget<'a>,
+    tag: RawTag<'a>,
+    trace: Option<TraceContext>,
+    body: &'a [u8],
+}
+
+enum RawTarget<'a> {
+    None,
+    Name(&'a str),
+    Remembered(&'a str),
+    Id(u64),
+    Stream,
+}
+
+enum RawTag<'a> {
+    Stated(&'a str),
+    Remembered(&'a str),
+    Index(u16),
+}
+
 /// Parses one frame (without its length prefix), borrowing its strings and body.
-fn parse_frame(bytes: &[u8]) -> Result<FrameRef<'_>, CodecError> {
+fn parse_frame(bytes: &[u8]) -> Result<RawFrame<'_>, CodecError> {
     let mut r = HeaderReader { bytes, pos: 0 };
     let kind = FrameKind::from_wire(r.u8("frame kind")?)?;
     let flags = r.u8("flags")?;
-    if flags & !FLAG_TRACE != 0 {
+    if flags & !KNOWN_FLAGS != 0 {
         return Err(CodecError::UnknownFlags(flags));
     }
-    let correlation_id = r.u64("correlation id")?;
+    if flags & FLAG_TAG_INDEX != 0 && flags & FLAG_TAG_REMEMBER != 0 {
+        return Err(CodecError::InvalidHeader {
+            kind,
+            reason: "a tag is either a reference or remembered, not both",
+        });
+    }
+    let correlation_id = r.varint()?;
     let target = match r.u8("target kind")? {
-        TARGET_NONE => None,
-        TARGET_NAME => Some(TargetRef::Name(r.str("target name")?)),
-        TARGET_ID => Some(TargetRef::Id(r.u64("target id")?)),
+        TARGET_NONE => RawTarget::None,
+        TARGET_NAME if flags & FLAG_TARGET_REMEMBER != 0 => {
+            RawTarget::Remembered(r.str("target name")?)
+        }
+        TARGET_NAME => RawTarget::Name(r.str("target name")?),
+        _ if flags & FLAG_TARGET_REMEMBER != 0 => {
+            return Err(CodecError::InvalidHeader {
+                kind,
+                reason: "only a target name can be remembered",
+            });
+        }
+        TARGET_ID => RawTarget::Id(r.u64("target id")?),
+        TARGET_STREAM => RawTarget::Stream,
         other => return Err(CodecError::UnknownTargetKind(other)),
     };
-    let tag = r.str("tag")?;
+    let tag = if flags & FLAG_TAG_INDEX != 0 {
+        RawTag::Index(u16::from_be_bytes(r.array("tag")?))
+    } else if flags & FLAG_TAG_REMEMBER != 0 {
+        RawTag::Remembered(r.str("tag")?)
+    } else {
+        RawTag::Stated(r.str("tag")?)
+    };
     let trace = if flags & FLAG_TRACE != 0 {
         Some(TraceContext {
             trace_id: u128::from_be_bytes(r.array("trace id")?),
@@ -697,16 +1012,14 @@ fn parse_frame(bytes: &[u8]) -> Result<FrameRef<'_>, CodecError> {
     } else {
         None
     };
-    let frame = FrameRef {
+    Ok(RawFrame {
         kind,
         correlation_id,
         target,
         tag,
         trace,
         body: &bytes[r.pos..],
-    };
-    frame.check_rules()?;
-    Ok(frame)
+    })
 }
 
 /// A cursor over a frame's header that never reads past the frame.
@@ -739,6 +1052,23 @@ impl<'a> HeaderReader<'a> {
 
     fn u64(&mut self, field: &'static str) -> Result<u64, CodecError> {
         Ok(u64::from_be_bytes(self.array(field)?))
+    }
+
+    /// An unsigned LEB128 varint of at most 64 bits (the correlation id).
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut value = 0u64;
+        for i in 0..MAX_VARINT_LEN {
+            let byte = self.u8("correlation id")?;
+            // The tenth byte holds the 64th bit alone.
+            if i == MAX_VARINT_LEN - 1 && byte > 1 {
+                return Err(CodecError::BadVarint);
+            }
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(CodecError::BadVarint)
     }
 
     fn str(&mut self, field: &'static str) -> Result<&'a str, CodecError> {
@@ -884,8 +1214,7 @@ mod tests {
 
     /// Header bytes of a reply (kind 3) with correlation id 1, no target, empty tag.
     fn reply_header() -> Vec<u8> {
-        let mut h = vec![3, 0];
-        h.extend_from_slice(&1u64.to_be_bytes());
+        let mut h = vec![3, 0, 1];
         h.push(TARGET_NONE);
         h.extend_from_slice(&0u16.to_be_bytes());
         h
@@ -962,7 +1291,8 @@ mod tests {
             let mut for_owned = BytesMut::from(&bytes[..]);
             let mut for_ref = BytesMut::from(&bytes[..]);
             let owned = FrameDecoder::new(128).decode(&mut for_owned);
-            let borrowed = FrameDecoder::new(128).decode_ref(&mut for_ref);
+            let mut decoder = FrameDecoder::new(128);
+            let borrowed = decoder.decode_ref(&mut for_ref);
             match (owned, borrowed) {
                 (Ok(Some(frame)), Ok(Some((view, _)))) => proptest::prop_assert_eq!(frame, view.to_frame()),
                 (Ok(None), Ok(None)) => {}
@@ -1072,17 +1402,17 @@ mod tests {
     #[test]
     fn unknown_flag_bits_are_rejected() {
         let mut header = reply_header();
-        header[1] = 0b10;
+        header[1] = 0b1_0000;
         assert!(matches!(
             decode_all(&mut raw_frame(&header)),
-            Err(CodecError::UnknownFlags(0b10))
+            Err(CodecError::UnknownFlags(0b1_0000))
         ));
     }
 
     #[test]
     fn unknown_target_kind_is_rejected() {
         let mut header = reply_header();
-        header[10] = 7;
+        header[3] = 7;
         assert!(matches!(
             decode_all(&mut raw_frame(&header)),
             Err(CodecError::UnknownTargetKind(7))
@@ -1091,8 +1421,7 @@ mod tests {
 
     #[test]
     fn string_longer_than_its_frame_is_truncated() {
-        let mut header = vec![1, 0];
-        header.extend_from_slice(&0u64.to_be_bytes());
+        let mut header = vec![1, 0, 0];
         header.push(TARGET_NAME);
         header.extend_from_slice(&500u16.to_be_bytes());
         header.extend_from_slice(b"abc");
@@ -1117,8 +1446,7 @@ mod tests {
 
     #[test]
     fn invalid_utf8_in_tag_is_rejected() {
-        let mut header = vec![1, 0];
-        header.extend_from_slice(&0u64.to_be_bytes());
+        let mut header = vec![1, 0, 0];
         header.push(TARGET_ID);
         header.extend_from_slice(&5u64.to_be_bytes());
         header.extend_from_slice(&2u16.to_be_bytes());
@@ -1133,7 +1461,7 @@ mod tests {
     fn header_breaking_its_kind_rules_is_rejected_on_decode() {
         // A reply whose correlation id is zero.
         let mut header = reply_header();
-        header[2..10].copy_from_slice(&0u64.to_be_bytes());
+        header[2] = 0;
         assert!(matches!(
             decode_all(&mut raw_frame(&header)),
             Err(CodecError::InvalidHeader {
@@ -1304,5 +1632,154 @@ mod tests {
         });
         assert!(matches!(failed, Err(CodecError::TrailingBytes { .. })));
         assert_eq!(&dst[..], b"queued");
+    }
+
+    /// Encodes `frames` as one stream through `headers`.
+    fn stream_of(headers: &mut StreamHeaders, frames: &[Frame]) -> Vec<BytesMut> {
+        frames
+            .iter()
+            .map(|frame| {
+                let mut wire = BytesMut::new();
+                headers.encode_frame(frame, &mut wire).expect("encodes");
+                wire
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stream_states_its_target_and_tags_once_and_later_frames_refer_to_them() {
+        let restock = Frame::tell(
+            Target::Name("products".into()),
+            "shop.products.restock.v1",
+            Bytes::from_static(b"sku"),
+        );
+        let prices = Frame::ask(
+            300,
+            Target::Name("products".into()),
+            "shop.products.get_prices.v1",
+            Bytes::from_static(b"ids"),
+        )
+        .with_trace(trace());
+        let frames = vec![
+            restock.clone(),
+            restock.clone(),
+            prices.clone(),
+            Frame::reply(300, Bytes::from_static(b"prices")),
+            prices,
+            restock,
+        ];
+        let wires = stream_of(&mut StreamHeaders::default(), &frames);
+        assert_eq!(wires[0].len(), PREFIX_LEN + frames[0].encoded_len());
+        // Neither the name (u16 length + 8 bytes) nor the tag (24 bytes; its u16 length becomes
+        // the u16 index) is repeated.
+        let referring = PREFIX_LEN + frames[1].encoded_len() - (2 + "products".len()) - 24;
+        assert_eq!(wires[1].len(), referring, "target and tag by reference");
+        let mut stream = BytesMut::new();
+        wires.iter().for_each(|w| stream.extend_from_slice(w));
+        let mut owned = FrameDecoder::default();
+        let mut for_owned = stream.clone();
+        let mut borrowed = FrameDecoder::default();
+        let mut for_ref = stream;
+        for frame in &frames {
+            assert_eq!(
+                owned.decode(&mut for_owned).expect("decodes").as_ref(),
+                Some(frame)
+            );
+            let (view, len) = borrowed
+                .decode_ref(&mut for_ref)
+                .expect("decodes")
+                .expect("complete");
+            assert_eq!(&view.to_frame(), frame);
+            for_ref.advance(len);
+        }
+        assert!(for_owned.is_empty() && for_ref.is_empty());
+    }
+
+    #[test]
+    fn a_reference_to_what_the_stream_never_stated_is_refused() {
+        let frame = Frame::tell(Target::Name("a".into()), "t", Bytes::new());
+        let wires = stream_of(&mut StreamHeaders::default(), &[frame.clone(), frame]);
+        // The second frame alone, on a fresh stream: its target and tag refer to nothing.
+        let mut alone = wires[1].clone();
+        assert!(matches!(
+            decode_all(&mut alone),
+            Err(CodecError::UnknownReference { field: "target" })
+        ));
+        let mut tag_only = wires[1].clone();
+        tag_only[PREFIX_LEN + 3] = TARGET_ID;
+        let mut with_id = tag_only[..PREFIX_LEN + 4].to_vec();
+        with_id.extend_from_slice(&9u64.to_be_bytes());
+        with_id.extend_from_slice(&tag_only[PREFIX_LEN + 4..]);
+        let mut with_id = raw_frame(&with_id[PREFIX_LEN..]);
+        assert!(matches!(
+            decode_all(&mut with_id),
+            Err(CodecError::UnknownReference { field: "tag" })
+        ));
+    }
+
+    #[test]
+    fn a_stream_remembers_at_most_its_limit_of_tags_and_states_the_rest() {
+        let tags: Vec<String> = (0..=MAX_STREAM_TAGS).map(|i| format!("tag.{i}")).collect();
+        let frames: Vec<Frame> = tags
+            .iter()
+            .map(|t| Frame::tell(Target::Id(1), t.as_str(), Bytes::new()))
+            .collect();
+        let mut headers = StreamHeaders::default();
+        let wires = stream_of(&mut headers, &frames);
+        let mut decoder = FrameDecoder::default();
+        for (wire, frame) in wires.into_iter().zip(&frames) {
+            let mut wire = wire;
+            assert_eq!(
+                decoder.decode(&mut wire).expect("decodes").as_ref(),
+                Some(frame)
+            );
+        }
+        // A peer that asks to remember one more is refused.
+        let mut over = BytesMut::new();
+        let mut eager = StreamHeaders::default();
+        eager
+            .encode_frame(
+                &Frame::tell(Target::Id(1), "one.more", Bytes::new()),
+                &mut over,
+            )
+            .expect("encodes");
+        assert!(matches!(
+            decoder.decode(&mut over),
+            Err(CodecError::TooManyTags {
+                max: MAX_STREAM_TAGS
+            })
+        ));
+    }
+
+    #[test]
+    fn a_frame_that_fails_to_encode_changes_nothing_the_stream_remembers() {
+        let mut headers = StreamHeaders::default();
+        let frame = Frame::tell(Target::Name("a".into()), "t", Bytes::new());
+        let header = frame.as_frame_ref();
+        let mut dst = BytesMut::new();
+        let failed = headers.encode_frame_with(&header, 1024, &mut dst, |_| {
+            Err(CodecError::TrailingBytes { extra: 1 })
+        });
+        assert!(failed.is_err() && dst.is_empty());
+        let mut wire = stream_of(&mut headers, std::slice::from_ref(&frame)).remove(0);
+        assert_eq!(decode_all(&mut wire).expect("decodes"), Some(frame));
+    }
+
+    #[test]
+    fn correlation_ids_are_varints_and_an_overlong_one_is_refused() {
+        for id in [1, 127, 128, 16_383, 16_384, u64::MAX] {
+            let frame = Frame::reply(id, Bytes::new());
+            let mut wire = encode(&frame);
+            assert_eq!(wire.len(), PREFIX_LEN + frame.encoded_len());
+            assert_eq!(decode_all(&mut wire).expect("decodes"), Some(frame));
+        }
+        let mut header = vec![3, 0];
+        header.extend_from_slice(&[0xff; 10]);
+        header.push(TARGET_NONE);
+        header.extend_from_slice(&0u16.to_be_bytes());
+        assert!(matches!(
+            decode_all(&mut raw_frame(&header)),
+            Err(CodecError::BadVarint)
+        ));
     }
 }

@@ -365,7 +365,7 @@ impl PeerLink {
     pub(crate) fn send_control(&self, frame: Frame) -> Result<(), LinkSendError> {
         match self
             .control
-            .try_push(false, |dst| encode_frame(&frame, dst))
+            .try_push(false, |dst, _| encode_frame(&frame, dst))
         {
             Ok(()) => Ok(()),
             Err(PushError::Full) => Err(LinkSendError::Full),

@@ -13,7 +13,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use bytes::BytesMut;
 use tokio::sync::Notify;
 
-use crate::codec::CodecError;
+use crate::codec::{CodecError, StreamHeaders};
 
 /// Queued bytes at which a lane stops taking frames until its writer catches up.
 pub(crate) const LANE_CAPACITY: usize = 128 * 1024;
@@ -43,6 +43,8 @@ struct Queued {
     buf: BytesMut,
     frames: u64,
     tells: u64,
+    /// What the frames queued so far have stated on the stream, in stream order.
+    headers: StreamHeaders,
 }
 
 /// The send queue of one stream.
@@ -63,6 +65,7 @@ impl Lane {
                 buf: BytesMut::new(),
                 frames: 0,
                 tells: 0,
+                headers: StreamHeaders::default(),
             }),
             closed: AtomicBool::new(false),
             capacity,
@@ -80,11 +83,12 @@ impl Lane {
     }
 
     /// Queues the frame `encode` appends to the buffer, if there is room now. `encode` runs
-    /// under the lane's lock and must leave the buffer as it was when it fails.
+    /// under the lane's lock, with the stream's header state, and must leave both as they were
+    /// when it fails.
     pub(crate) fn try_push(
         &self,
         is_tell: bool,
-        encode: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+        encode: impl FnOnce(&mut BytesMut, &mut StreamHeaders) -> Result<(), CodecError>,
     ) -> Result<(), PushError> {
         let mut q = self.lock();
         // Checked under the lock: `close` empties the buffer under it, so nothing queued
@@ -96,7 +100,8 @@ impl Lane {
             return Err(PushError::Full);
         }
         let was_empty = q.buf.is_empty();
-        encode(&mut q.buf).map_err(PushError::Encode)?;
+        let queued = &mut *q;
+        encode(&mut queued.buf, &mut queued.headers).map_err(PushError::Encode)?;
         q.frames += 1;
         q.tells += u64::from(is_tell);
         drop(q);
@@ -108,14 +113,14 @@ impl Lane {
         Ok(())
     }
 
-    /// Queues an encoded frame, waiting for room.
+    /// Queues an encoded frame that states its target and tag in full, waiting for room.
     pub(crate) async fn push(&self, is_tell: bool, frame: &[u8]) -> Result<(), PushError> {
         loop {
             let room = self.room.notified();
             tokio::pin!(room);
             // Registered before trying, so room made in between is not missed.
             room.as_mut().enable();
-            match self.try_push(is_tell, |dst| {
+            match self.try_push(is_tell, |dst, _| {
                 dst.extend_from_slice(frame);
                 Ok(())
             }) {
@@ -160,11 +165,9 @@ impl Lane {
             return 0;
         }
         let tells = q.tells;
-        *q = Queued {
-            buf: BytesMut::new(),
-            frames: 0,
-            tells: 0,
-        };
+        q.buf = BytesMut::new();
+        q.frames = 0;
+        q.tells = 0;
         drop(q);
         self.work.notify_one();
         self.room.notify_waiters();
@@ -179,7 +182,7 @@ mod tests {
     use std::time::Duration;
 
     fn push_bytes(lane: &Lane, bytes: &[u8]) -> Result<(), PushError> {
-        lane.try_push(true, |dst| {
+        lane.try_push(true, |dst, _| {
             dst.extend_from_slice(bytes);
             Ok(())
         })
@@ -235,7 +238,7 @@ mod tests {
     async fn a_failed_encode_queues_nothing() {
         let lane = Lane::new(1024);
         push_bytes(&lane, b"kept").expect("room");
-        let failed = lane.try_push(false, |_| Err(CodecError::TrailingBytes { extra: 1 }));
+        let failed = lane.try_push(false, |_, _| Err(CodecError::TrailingBytes { extra: 1 }));
         assert!(matches!(failed, Err(PushError::Encode(_))));
         let mut out = BytesMut::new();
         let batch = lane.take(&mut out).await.expect("open");
@@ -252,7 +255,7 @@ mod tests {
     async fn closing_counts_the_queued_tells_and_ends_the_writer_and_the_waiting_senders() {
         let lane = Arc::new(Lane::new(4));
         push_bytes(&lane, b"full").expect("room");
-        lane.try_push(false, |dst| {
+        lane.try_push(false, |dst, _| {
             dst.extend_from_slice(b"ask");
             Ok(())
         })

@@ -9,7 +9,7 @@ use actor_core::{ActorId, AskError, SendError};
 use bytes::BytesMut;
 use futures::future::BoxFuture;
 
-use crate::codec::{CodecError, FrameKind, FrameRef, TargetRef, encode_frame_with};
+use crate::codec::{CodecError, FrameKind, FrameRef, StreamHeaders, TargetRef, encode_frame_with};
 use crate::connection::{LinkSendError, PeerLink, PendingAsk, current_trace};
 use crate::lane::{Lane, PushError};
 use crate::message::{Outbound, OutboundTable};
@@ -67,8 +67,14 @@ enum Queued {
 
 impl Prepared<'_> {
     /// Appends the message's frame to `dst`: a tell (`id` 0), or the ask `id`. The body is
-    /// serialized in place.
-    fn encode(&self, id: u64, dst: &mut BytesMut) -> Result<(), CodecError> {
+    /// serialized in place; with the stream's `headers`, the target and tag are referred to
+    /// once stated, and without, stated in full.
+    fn encode(
+        &self,
+        id: u64,
+        headers: Option<&mut StreamHeaders>,
+        dst: &mut BytesMut,
+    ) -> Result<(), CodecError> {
         let header = FrameRef {
             kind: if id == 0 {
                 FrameKind::Tell
@@ -81,14 +87,18 @@ impl Prepared<'_> {
             trace: current_trace(),
             body: &[],
         };
-        encode_frame_with(&header, self.link.max_frame_len(), dst, |dst| {
-            (self.outbound.encode)(self.msg, dst)
-        })
+        let max = self.link.max_frame_len();
+        let body = |dst: &mut BytesMut| (self.outbound.encode)(self.msg, dst);
+        match headers {
+            Some(headers) => headers.encode_frame_with(&header, max, dst, body),
+            None => encode_frame_with(&header, max, dst, body),
+        }
     }
 
     /// Queues the frame (a tell, or the ask `id`) if the lane has room now.
     fn try_queue(&self, id: u64) -> Result<(), PushError> {
-        self.lane.try_push(id == 0, |dst| self.encode(id, dst))
+        self.lane
+            .try_push(id == 0, |dst, headers| self.encode(id, Some(headers), dst))
     }
 
     /// Queues the frame, or encodes it apart when the lane is full.
@@ -97,7 +107,8 @@ impl Prepared<'_> {
             Ok(()) => Ok(Queued::Sent),
             Err(PushError::Full) => {
                 let mut frame = BytesMut::new();
-                self.encode(id, &mut frame).map_err(PushError::Encode)?;
+                self.encode(id, None, &mut frame)
+                    .map_err(PushError::Encode)?;
                 Ok(Queued::Full(frame))
             }
             Err(e) => Err(e),
