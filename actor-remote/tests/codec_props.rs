@@ -96,6 +96,20 @@ fn drain(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Frame>, (
     }
 }
 
+/// Feeds `wire` to one decoder `chunk` bytes at a time and returns every frame, checking that
+/// nothing is left over.
+fn arrive_in_chunks(wire: &[u8], chunk: usize) -> Vec<Frame> {
+    let mut decoder = FrameDecoder::default();
+    let mut buf = BytesMut::new();
+    let mut decoded = Vec::new();
+    for piece in wire.chunks(chunk) {
+        buf.extend_from_slice(piece);
+        decoded.extend(drain(&mut decoder, &mut buf).expect("no error on valid input"));
+    }
+    assert!(buf.is_empty(), "{} bytes left over", buf.len());
+    decoded
+}
+
 /// As [`drain`], through the borrowing decoder the transport reads with.
 fn drain_ref(decoder: &mut FrameDecoder, buf: &mut BytesMut) -> Result<Vec<Frame>, ()> {
     let mut frames = Vec::new();
@@ -147,15 +161,7 @@ proptest! {
                 headers.encode_frame(frame, &mut wire).expect("encodes");
             }
         }
-        let mut decoder = FrameDecoder::default();
-        let mut buf = BytesMut::new();
-        let mut decoded = Vec::new();
-        for piece in wire.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            decoded.extend(drain(&mut decoder, &mut buf).expect("no error on valid input"));
-        }
-        prop_assert_eq!(decoded, frames);
-        prop_assert!(buf.is_empty());
+        prop_assert_eq!(arrive_in_chunks(&wire, chunk), frames);
     }
 
     #[test]
@@ -175,15 +181,7 @@ proptest! {
         for frame in &frames {
             encode_frame(frame, &mut wire).expect("encodes");
         }
-        let mut decoder = FrameDecoder::default();
-        let mut buf = BytesMut::new();
-        let mut decoded = Vec::new();
-        for piece in wire.chunks(chunk) {
-            buf.extend_from_slice(piece);
-            decoded.extend(drain(&mut decoder, &mut buf).expect("no error on valid input"));
-        }
-        prop_assert_eq!(decoded, frames);
-        prop_assert!(buf.is_empty());
+        prop_assert_eq!(arrive_in_chunks(&wire, chunk), frames);
     }
 
     #[test]
