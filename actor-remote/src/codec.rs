@@ -26,7 +26,9 @@
 //! Most frames on a stream go to one actor with a handful of message types, so a stream
 //! states each only once. A target name flagged "remembered" becomes the stream's target, which
 //! target kind 3 then refers to. A tag flagged "remembered" takes the next index of the stream's tag table
-//! (from 0, at most [`MAX_STREAM_TAGS`]), and a later frame refers to it by that index. The
+//! (from 0, at most [`MAX_STREAM_TAGS`] of at most [`MAX_REMEMBERED_TAG_LEN`] bytes each, so a
+//! stream's table stays small whatever the peer sends), and a later frame refers to it by that
+//! index. The
 //! sending side keeps its half of this state in [`StreamHeaders`]; [`FrameDecoder`] keeps the
 //! receiving half, one per stream. A reference to a target or tag the stream has not stated is
 //! an error. Frames encoded without a [`StreamHeaders`] ([`encode_frame`]) state everything
@@ -90,6 +92,9 @@ const MIN_HEADER_LEN: usize = 1 + 1 + 1 + 1 + 2;
 
 /// The most tags one stream remembers (see [stream references](self#stream-references)).
 pub const MAX_STREAM_TAGS: usize = 256;
+
+/// The longest tag a stream remembers; a longer one is always stated in full.
+pub const MAX_REMEMBERED_TAG_LEN: usize = 255;
 
 /// The longest correlation id varint: 64 bits in 7-bit groups.
 const MAX_VARINT_LEN: usize = 10;
@@ -266,7 +271,9 @@ impl Frame {
         self
     }
 
-    /// The value the length prefix of this frame will carry: header plus body, in bytes.
+    /// The value the length prefix of this frame carries when encoded by [`encode_frame`]:
+    /// header plus body, in bytes. Encoded through [`StreamHeaders`], referring to what its
+    /// stream stated before, it may be shorter.
     ///
     /// A writer compares this with the peer's maximum frame length before sending, because a peer
     /// drops the whole connection on an oversized frame.
@@ -734,7 +741,11 @@ impl StreamHeaders {
         } else {
             match self.tags.iter().position(|t| t == header.tag) {
                 Some(i) => TagForm::Index(u16::try_from(i).unwrap_or(u16::MAX)),
-                None if self.tags.len() < MAX_STREAM_TAGS => TagForm::Remembered,
+                None if self.tags.len() < MAX_STREAM_TAGS
+                    && header.tag.len() <= MAX_REMEMBERED_TAG_LEN =>
+                {
+                    TagForm::Remembered
+                }
                 None => TagForm::Stated,
             }
         };
@@ -814,6 +825,13 @@ impl StreamState {
                 return Err(CodecError::InvalidHeader {
                     kind: raw.kind,
                     reason: "a remembered tag cannot be empty",
+                });
+            }
+            if tag.len() > MAX_REMEMBERED_TAG_LEN {
+                return Err(CodecError::FieldTooLong {
+                    field: "remembered tag",
+                    len: tag.len(),
+                    max: MAX_REMEMBERED_TAG_LEN,
                 });
             }
             if self.tags.len() >= MAX_STREAM_TAGS {
@@ -899,8 +917,12 @@ impl FrameDecoder {
     /// dispatches each frame at once allocates nothing per frame. `Ok(None)` when `buf` does
     /// not yet hold a whole frame (room for the rest is reserved once the length is accepted).
     ///
+    /// Like [`decode`](Self::decode), it records what the frame states for its stream
+    /// ([references](self#stream-references)): consume the frame's bytes before the next call,
+    /// or the same frame is recorded twice.
+    ///
     /// # Errors
-    /// As [`decode`](Self::decode), except that nothing is consumed; any error means the
+    /// As [`decode`](Self::decode), except that no bytes are consumed; any error means the
     /// stream must be closed.
     pub fn decode_ref<'b>(
         &'b mut self,
@@ -1780,6 +1802,29 @@ mod tests {
         assert!(matches!(
             decode_all(&mut raw_frame(&header)),
             Err(CodecError::BadVarint)
+        ));
+    }
+
+    #[test]
+    fn a_long_tag_is_stated_in_full_and_a_peer_cannot_make_a_stream_remember_it() {
+        let long = "t".repeat(MAX_REMEMBERED_TAG_LEN + 1);
+        let frame = Frame::tell(Target::Id(1), long.as_str(), Bytes::new());
+        let mut headers = StreamHeaders::default();
+        let wires = stream_of(&mut headers, &[frame.clone(), frame.clone()]);
+        assert_eq!(
+            wires[1].len(),
+            PREFIX_LEN + frame.encoded_len(),
+            "not referred to"
+        );
+        // The same frame with the remember flag set by hand.
+        let mut remembered = wires[0].clone();
+        remembered[PREFIX_LEN + 1] |= FLAG_TAG_REMEMBER;
+        assert!(matches!(
+            decode_all(&mut remembered),
+            Err(CodecError::FieldTooLong {
+                field: "remembered tag",
+                ..
+            })
         ));
     }
 }

@@ -32,8 +32,8 @@ use tokio::sync::{Semaphore, oneshot};
 
 use crate::auth::PeerIdentity;
 use crate::codec::{
-    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, TraceContext, decode_body,
-    encode_frame, encode_frame_ref,
+    CodecError, Control, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, TraceContext,
+    decode_body, encode_frame, encode_frame_ref,
 };
 use crate::handshake::close_code;
 use crate::lane::{LANE_CAPACITY, Lane, PushError};
@@ -92,6 +92,20 @@ pub(crate) struct PeerLink {
     host_permits: Arc<Semaphore>,
     /// Set once the peer's first registry announcement has arrived.
     announced: tokio::sync::watch::Sender<bool>,
+    /// What this node has to announce to the peer, sent in order by the link's announcer.
+    announcing: tokio::sync::watch::Sender<Announcing>,
+    /// Set once the announcer has queued the leave on the control stream.
+    leaving_queued: tokio::sync::watch::Sender<bool>,
+}
+
+/// The announcements of this node to one peer: the newest registry (one superseded before it
+/// was sent is never sent), then, once the node leaves, that it leaves.
+#[derive(Debug, Clone, Default)]
+struct Announcing {
+    registry: Option<Bytes>,
+    /// Counts the registries announced, so the announcer sends each newest one once.
+    version: u64,
+    leaving: bool,
 }
 
 /// Settings of a link taken from the node's configuration.
@@ -131,6 +145,7 @@ impl LinkTasks {
             Arc::clone(&inbox),
         ));
         tokio::spawn(accept_streams(Arc::clone(&link), inbox));
+        tokio::spawn(announce(Arc::clone(&link)));
         tokio::spawn(watch_close(link));
     }
 }
@@ -161,6 +176,8 @@ impl PeerLink {
             closed_signal: tokio::sync::watch::Sender::new(false),
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
             announced: tokio::sync::watch::Sender::new(false),
+            announcing: tokio::sync::watch::Sender::new(Announcing::default()),
+            leaving_queued: tokio::sync::watch::Sender::new(false),
         });
         let tasks = LinkTasks {
             link: Arc::clone(&link),
@@ -283,7 +300,7 @@ impl PeerLink {
             return Err(LinkSendError::Closed);
         }
         let mut lanes = self.lock_lanes();
-        if let Some(lane) = lanes.get(target) {
+        if let Some(lane) = lanes.get(target).filter(|lane| !lane.is_closed()) {
             return Ok(Arc::clone(lane));
         }
         let lane = Arc::new(Lane::new(LANE_CAPACITY));
@@ -361,14 +378,39 @@ impl PeerLink {
         Ok(guard)
     }
 
-    /// Sends a control frame to the peer.
+    /// Sends this node's registry (an encoded announcement) to the peer, replacing any
+    /// announcement not yet sent: each one states the whole registry, so only the newest
+    /// counts, and a burst of changes cannot fill the control stream with stale ones.
+    pub(crate) fn announce(&self, registry: Bytes) {
+        self.announcing.send_modify(|a| {
+            a.registry = Some(registry);
+            a.version += 1;
+        });
+    }
+
+    /// Tells the peer this node is leaving, after the registry announced last; resolves once
+    /// that is queued on the control stream (or the link closed), so that control frames sent
+    /// afterwards follow it.
+    pub(crate) async fn announce_leaving(&self) {
+        self.announcing.send_modify(|a| a.leaving = true);
+        let mut queued = self.leaving_queued.subscribe();
+        tokio::select! {
+            _ = queued.wait_for(|q| *q) => {}
+            () = self.closed() => {}
+        }
+    }
+
+    /// Sends a control frame to the peer if the control stream has room now.
     pub(crate) fn send_control(&self, frame: Frame) -> Result<(), LinkSendError> {
         match self
             .control
             .try_push(false, |dst, _| encode_frame(&frame, dst))
         {
             Ok(()) => Ok(()),
-            Err(PushError::Full) => Err(LinkSendError::Full),
+            Err(PushError::Full) => {
+                tracing::debug!(peer = %self.peer.node, "control stream full; control frame dropped");
+                Err(LinkSendError::Full)
+            }
             Err(PushError::Closed) => Err(LinkSendError::Closed),
             Err(PushError::Encode(e)) => {
                 tracing::error!(peer = %self.peer.node, error = %e, "control frame not encodable; dropped");
@@ -455,10 +497,10 @@ async fn open_lane(link: Arc<PeerLink>, lane: Arc<Lane>, target: String) {
         }
         Err(e) => tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane"),
     }
-    // The stream is gone (or never was): count what is still queued, and let the next send
-    // to the target open a new lane.
-    Counters::add(&link.counters.tells_dropped, lane.close());
+    // The stream is gone (or never was): let the next send to the target open a new lane,
+    // and count what is still queued.
     link.drop_lane(&target, &lane);
+    Counters::add(&link.counters.tells_dropped, lane.close());
 }
 
 /// Writes what is queued on `lane` to `send`, every queued frame in one write per wake-up,
@@ -556,6 +598,46 @@ async fn read_control(link: Arc<PeerLink>, recv: RecvStream, inbox: Arc<dyn Inbo
 async fn accept_streams(link: Arc<PeerLink>, inbox: Arc<dyn Inbox>) {
     while let Ok((send, recv)) = link.conn.accept_bi().await {
         inbox.serve_stream(Arc::clone(&link), send, recv);
+    }
+}
+
+/// Sends this node's announcements to the peer as they change: the newest registry, then
+/// the leave. Waits for room on the control stream (a registry announced meanwhile replaces
+/// the one waiting), so none is lost to a full stream.
+async fn announce(link: Arc<PeerLink>) {
+    let mut newest = link.announcing.subscribe();
+    // What was announced before this task started counts too.
+    newest.mark_changed();
+    let (mut sent_version, mut sent_leaving) = (0, false);
+    loop {
+        tokio::select! {
+            changed = newest.changed() => if changed.is_err() { return },
+            () = link.closed() => return,
+        }
+        let now = newest.borrow_and_update().clone();
+        let mut messages = Vec::new();
+        if let Some(registry) = now.registry.filter(|_| now.version != sent_version) {
+            messages.push(Control::Registry(registry.to_vec()));
+        }
+        if now.leaving && !sent_leaving {
+            messages.push(Control::Leaving);
+        }
+        for message in messages {
+            let mut wire = BytesMut::new();
+            let encoded = Frame::control(&message).and_then(|f| encode_frame(&f, &mut wire));
+            if let Err(e) = encoded {
+                tracing::error!(peer = %link.peer.node, error = %e, "announcement not encodable");
+                continue;
+            }
+            if link.control.push(false, &wire).await.is_err() {
+                return;
+            }
+        }
+        sent_version = now.version;
+        if now.leaving && !sent_leaving {
+            sent_leaving = true;
+            link.leaving_queued.send_replace(true);
+        }
     }
 }
 

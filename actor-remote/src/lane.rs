@@ -4,8 +4,9 @@
 //! message allocates nothing and copies its body once (serializing it in place). The stream's
 //! writer swaps the whole buffer out for its spare one and writes it in one go: every frame
 //! queued since the last write, in order. The bound is in bytes: a sender waits (or, with
-//! `try_`, is refused) while the queued bytes reach the capacity; one frame larger than that
-//! still goes in alone, so a big message is never refused for its size here.
+//! `try_`, is refused) while the queued bytes reach the capacity. A frame goes in whenever
+//! less than that is queued, whatever its size, so a big message is never refused here for
+//! its size (the frame limit bounds it): a lane holds at most its capacity plus one frame.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -45,6 +46,18 @@ struct Queued {
     tells: u64,
     /// What the frames queued so far have stated on the stream, in stream order.
     headers: StreamHeaders,
+}
+
+/// Cuts a buffer back to `len` when dropped: dropped only when an encode unwinds.
+struct Rollback<'a> {
+    buf: &'a mut BytesMut,
+    len: usize,
+}
+
+impl Drop for Rollback<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.len);
+    }
 }
 
 /// The send queue of one stream.
@@ -101,7 +114,15 @@ impl Lane {
         }
         let was_empty = q.buf.is_empty();
         let queued = &mut *q;
-        encode(&mut queued.buf, &mut queued.headers).map_err(PushError::Encode)?;
+        // A panic in `encode` (a user's `Serialize`) must not leave half a frame queued: the
+        // peer would take the rest of the stream for garbage. The lock ignores poisoning, so
+        // this is what keeps the buffer whole.
+        let rollback = Rollback {
+            len: queued.buf.len(),
+            buf: &mut queued.buf,
+        };
+        encode(rollback.buf, &mut queued.headers).map_err(PushError::Encode)?;
+        std::mem::forget(rollback);
         q.frames += 1;
         q.tells += u64::from(is_tell);
         drop(q);
@@ -247,6 +268,30 @@ mod tests {
             Batch {
                 frames: 1,
                 tells: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn an_encode_that_panics_leaves_no_part_of_its_frame_queued() {
+        let lane = Lane::new(1024);
+        push_bytes(&lane, b"kept").expect("room");
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _ = lane.try_push(true, |dst, _| {
+                dst.extend_from_slice(b"half a fra");
+                panic!("Serialize panicked");
+            });
+        }));
+        assert!(panicked.is_err());
+        push_bytes(&lane, b"next").expect("the lane still works");
+        let mut out = BytesMut::new();
+        let batch = lane.take(&mut out).await.expect("open");
+        assert_eq!(&out[..], b"keptnext");
+        assert_eq!(
+            batch,
+            Batch {
+                frames: 2,
+                tells: 2
             }
         );
     }

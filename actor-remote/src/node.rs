@@ -498,7 +498,8 @@ impl Node {
         shared.announce_to_all();
         let drained = poll_until(|| shared.peers.iter().all(|l| l.host_asks_in_flight() == 0));
         let _ = tokio::time::timeout(shared.ask_timeout(), drained).await;
-        shared.broadcast_leaving();
+        // Bounded: a peer that does not read its control stream does not hold the leave up.
+        let _ = tokio::time::timeout(shared.ask_timeout(), shared.broadcast_leaving()).await;
         if let Some(membership) = shared.membership.get() {
             membership.leave().await;
         }

@@ -164,11 +164,9 @@ impl NodeShared {
     }
 
     fn announce_to(&self, link: &PeerLink) {
-        let frame = encode_body(&self.announcement())
-            .ok()
-            .and_then(|body| Frame::control(&Control::Registry(body.to_vec())).ok());
-        if let Some(frame) = frame {
-            let _ = link.send_control(frame);
+        match encode_body(&self.announcement()) {
+            Ok(registry) => link.announce(registry),
+            Err(e) => tracing::error!(error = %e, "registry announcement not encodable"),
         }
     }
 
@@ -179,13 +177,11 @@ impl NodeShared {
         }
     }
 
-    /// Tells every peer this node is leaving.
-    pub(crate) fn broadcast_leaving(&self) {
-        for link in self.peers.iter() {
-            if let Ok(frame) = Frame::control(&Control::Leaving) {
-                let _ = link.send_control(frame);
-            }
-        }
+    /// Tells every peer this node is leaving, after its last registry announcement; resolves
+    /// once that is queued everywhere (links that close meanwhile count as done).
+    pub(crate) async fn broadcast_leaving(&self) {
+        let links: Vec<Arc<PeerLink>> = self.peers.iter().map(|l| Arc::clone(&l)).collect();
+        futures::future::join_all(links.iter().map(|l| l.announce_leaving())).await;
     }
 
     /// Dials the member `to` in the background unless a dial to it is under way.

@@ -207,6 +207,34 @@ async fn a_name_served_on_one_node_is_found_from_another() {
     stop(&[&c, &b, &a]).await;
 }
 
+/// Each `serve` announces the whole registry to every peer; a burst of them must leave every
+/// peer with the last one, not with whatever fitted on the control stream. On one thread the
+/// burst runs before any writer does, so every announcement is queued at once.
+#[tokio::test(flavor = "current_thread")]
+async fn every_name_of_a_burst_of_serves_is_found_from_another_node() {
+    let (a, b, c) = cluster().await;
+    const NAMES: usize = 300;
+    let mut actors = Vec::new();
+    for i in 0..NAMES {
+        let name = format!("svc-{i:03}");
+        let actor = b.system().spawn_named(&name, Where("b".into(), 0));
+        actors.push(actor.await.expect("spawn"));
+    }
+    // Served back to back: 300 announcements of a growing registry (about 2.5 MB in all).
+    for actor in &actors {
+        b.serve(actor).expect("serve");
+    }
+    wait_for("all the names to be announced", || {
+        a.placements().iter().filter(|(_, n)| n == "b").count() == NAMES
+    })
+    .await;
+    let last = a
+        .lookup::<Where>(&format!("svc-{:03}", NAMES - 1))
+        .expect("found");
+    assert_eq!(last.ask(WhereAreYou).await, Ok("b".into()));
+    stop(&[&c, &b, &a]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_of_two_serves_round_robin() {
     let (a, b, c) = cluster().await;
