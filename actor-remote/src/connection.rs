@@ -473,6 +473,11 @@ impl PendingAsk {
         self.id
     }
 
+    /// The largest frame the ask's link sends.
+    pub(crate) fn max_frame_len(&self) -> usize {
+        self.link.max_frame_len
+    }
+
     /// The reply body, or why there is none.
     pub(crate) async fn reply(mut self) -> Result<Bytes, AskError> {
         let node = self.link.peer.node.clone();

@@ -103,15 +103,64 @@ impl Lane {
         is_tell: bool,
         encode: impl FnOnce(&mut BytesMut, &mut StreamHeaders) -> Result<(), CodecError>,
     ) -> Result<(), PushError> {
-        let mut q = self.lock();
+        let q = self.with_room(self.lock())?;
+        self.push_locked(q, is_tell, encode)
+    }
+
+    /// As [`try_push`](Self::try_push), waiting for room first: `encode` runs once there
+    /// is room.
+    pub(crate) async fn push_with(
+        &self,
+        is_tell: bool,
+        encode: impl FnOnce(&mut BytesMut, &mut StreamHeaders) -> Result<(), CodecError>,
+    ) -> Result<(), PushError> {
+        loop {
+            let room = self.room.notified();
+            tokio::pin!(room);
+            // Registered before looking, so room made in between is not missed.
+            room.as_mut().enable();
+            // A statement, so the lock is released before waiting.
+            match self.with_room(self.lock()) {
+                Ok(q) => return self.push_locked(q, is_tell, encode),
+                Err(PushError::Full) => {}
+                Err(e) => return Err(e),
+            }
+            room.await;
+        }
+    }
+
+    /// Queues an encoded frame that states its target and tag in full, waiting for room.
+    pub(crate) async fn push(&self, is_tell: bool, frame: &[u8]) -> Result<(), PushError> {
+        self.push_with(is_tell, |dst, _| {
+            dst.extend_from_slice(frame);
+            Ok(())
+        })
+        .await
+    }
+
+    /// The lock, if the lane is open and has room.
+    fn with_room<'a>(
+        &self,
+        q: MutexGuard<'a, Queued>,
+    ) -> Result<MutexGuard<'a, Queued>, PushError> {
         // Checked under the lock: `close` empties the buffer under it, so nothing queued
         // after the close is left behind uncounted.
         if self.is_closed() {
-            return Err(PushError::Closed);
+            Err(PushError::Closed)
+        } else if q.buf.len() >= self.capacity {
+            Err(PushError::Full)
+        } else {
+            Ok(q)
         }
-        if q.buf.len() >= self.capacity {
-            return Err(PushError::Full);
-        }
+    }
+
+    /// Appends one frame under the lock, then wakes the writer if it may be waiting.
+    fn push_locked(
+        &self,
+        mut q: MutexGuard<'_, Queued>,
+        is_tell: bool,
+        encode: impl FnOnce(&mut BytesMut, &mut StreamHeaders) -> Result<(), CodecError>,
+    ) -> Result<(), PushError> {
         let was_empty = q.buf.is_empty();
         let queued = &mut *q;
         // A panic in `encode` (a user's `Serialize`) must not leave half a frame queued: the
@@ -132,23 +181,6 @@ impl Lane {
             self.work.notify_one();
         }
         Ok(())
-    }
-
-    /// Queues an encoded frame that states its target and tag in full, waiting for room.
-    pub(crate) async fn push(&self, is_tell: bool, frame: &[u8]) -> Result<(), PushError> {
-        loop {
-            let room = self.room.notified();
-            tokio::pin!(room);
-            // Registered before trying, so room made in between is not missed.
-            room.as_mut().enable();
-            match self.try_push(is_tell, |dst, _| {
-                dst.extend_from_slice(frame);
-                Ok(())
-            }) {
-                Err(PushError::Full) => room.await,
-                done => return done,
-            }
-        }
     }
 
     /// The writer's side: waits for queued frames and swaps them into `out` (which must be

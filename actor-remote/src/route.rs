@@ -9,7 +9,7 @@ use actor_core::{ActorId, AskError, SendError};
 use bytes::BytesMut;
 use futures::future::BoxFuture;
 
-use crate::codec::{CodecError, FrameKind, FrameRef, StreamHeaders, TargetRef, encode_frame_with};
+use crate::codec::{CodecError, FrameKind, FrameRef, StreamHeaders, TargetRef};
 use crate::connection::{LinkSendError, PeerLink, PendingAsk, current_trace};
 use crate::lane::{Lane, PushError};
 use crate::message::{Outbound, OutboundTable};
@@ -47,33 +47,23 @@ pub(crate) struct NameRoute {
     last: Mutex<LastSend>,
 }
 
-/// A message ready to queue: its wire form, the link and the lane to send it on (lent from
-/// the last send's look-ups, so a stream of sends clones neither).
-struct Prepared<'a> {
-    msg: MessageRef<'a>,
+/// How a message type goes on the wire to the route's target.
+#[derive(Clone, Copy)]
+struct Wire<'a> {
     outbound: Outbound,
     name: &'a str,
-    link: &'a Arc<PeerLink>,
-    lane: &'a Arc<Lane>,
+    max_frame_len: usize,
 }
 
-/// Where a frame went.
-enum Queued {
-    /// Into the lane.
-    Sent,
-    /// The lane is full: the frame, encoded apart, for a push that waits for room.
-    Full(BytesMut),
-}
-
-impl Prepared<'_> {
-    /// Appends the message's frame to `dst`: a tell (`id` 0), or the ask `id`. The body is
-    /// serialized in place; with the stream's `headers`, the target and tag are referred to
-    /// once stated, and without, stated in full.
+impl Wire<'_> {
+    /// Appends a frame to `dst`: a tell (`id` 0), or the ask `id`, whose body `body`
+    /// appends. The target and tag are referred to once the stream stated them (`headers`).
     fn encode(
         &self,
         id: u64,
-        headers: Option<&mut StreamHeaders>,
+        headers: &mut StreamHeaders,
         dst: &mut BytesMut,
+        body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
         let header = FrameRef {
             kind: if id == 0 {
@@ -87,32 +77,46 @@ impl Prepared<'_> {
             trace: current_trace(),
             body: &[],
         };
-        let max = self.link.max_frame_len();
-        let body = |dst: &mut BytesMut| (self.outbound.encode)(self.msg, dst);
-        match headers {
-            Some(headers) => headers.encode_frame_with(&header, max, dst, body),
-            None => encode_frame_with(&header, max, dst, body),
-        }
+        headers.encode_frame_with(&header, self.max_frame_len, dst, body)
     }
 
-    /// Queues the frame (a tell, or the ask `id`) if the lane has room now.
+    /// Queues a frame whose body was encoded apart, once the lane has room.
+    async fn push(&self, lane: &Lane, id: u64, body: &[u8]) -> Result<(), PushError> {
+        lane.push_with(id == 0, |dst, headers| {
+            self.encode(id, headers, dst, |dst| {
+                dst.extend_from_slice(body);
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+/// A message ready to queue: its wire form, the link and the lane to send it on (lent from
+/// the last send's look-ups, so a stream of sends clones neither).
+struct Prepared<'g, 'a> {
+    msg: MessageRef<'g>,
+    wire: Wire<'a>,
+    link: &'g Arc<PeerLink>,
+    lane: &'g Arc<Lane>,
+}
+
+impl Prepared<'_, '_> {
+    /// Queues the frame (a tell, or the ask `id`) if the lane has room now, serializing the
+    /// body in place.
     fn try_queue(&self, id: u64) -> Result<(), PushError> {
-        self.lane
-            .try_push(id == 0, |dst, headers| self.encode(id, Some(headers), dst))
+        let body = |dst: &mut BytesMut| (self.wire.outbound.encode)(self.msg, dst);
+        self.lane.try_push(id == 0, |dst, headers| {
+            self.wire.encode(id, headers, dst, body)
+        })
     }
 
-    /// Queues the frame, or encodes it apart when the lane is full.
-    fn queue(&self, id: u64) -> Result<Queued, PushError> {
-        match self.try_queue(id) {
-            Ok(()) => Ok(Queued::Sent),
-            Err(PushError::Full) => {
-                let mut frame = BytesMut::new();
-                self.encode(id, None, &mut frame)
-                    .map_err(PushError::Encode)?;
-                Ok(Queued::Full(frame))
-            }
-            Err(e) => Err(e),
-        }
+    /// The body alone, for a send that waits for room: a waiting future cannot hold the
+    /// message, which the sender only lends.
+    fn body(&self) -> Result<BytesMut, PushError> {
+        let mut body = BytesMut::new();
+        (self.wire.outbound.encode)(self.msg, &mut body).map_err(PushError::Encode)?;
+        Ok(body)
     }
 }
 
@@ -126,7 +130,7 @@ struct LastSend {
 
 /// How an ask started.
 enum AskStart {
-    /// Registered and queued, or (with the lane and its frame) waiting for room.
+    /// Registered and queued, or (with the lane and the body) to queue once the lane has room.
     Queued(PendingAsk, Option<(Arc<Lane>, BytesMut)>),
     /// The node has its limit of asks in flight.
     Overloaded(String),
@@ -185,10 +189,10 @@ impl NameRoute {
     ///
     /// `send` runs under the route's look-up lock, so it must not wait: it queues with
     /// `try_push` and clones the lane only when it has to wait for room.
-    fn prepare<R>(
+    fn prepare<'m, R>(
         &self,
-        msg: MessageRef<'_>,
-        send: impl FnOnce(Prepared<'_>) -> R,
+        msg: MessageRef<'m>,
+        send: impl FnOnce(Prepared<'_, '_>) -> R,
     ) -> Result<R, SendError<()>> {
         let mut last = self.lock_last();
         let outbound = match last.outbound {
@@ -223,11 +227,18 @@ impl NameRoute {
         };
         Ok(send(Prepared {
             msg,
-            outbound,
-            name: &self.name,
+            wire: self.wire(outbound, link),
             link,
             lane,
         }))
+    }
+
+    fn wire(&self, outbound: Outbound, link: &PeerLink) -> Wire<'_> {
+        Wire {
+            outbound,
+            name: &self.name,
+            max_frame_len: link.max_frame_len(),
+        }
     }
 
     /// The error for a frame the lane did not take.
@@ -235,12 +246,15 @@ impl NameRoute {
         match e {
             PushError::Full => SendError::Full(()),
             PushError::Closed => self.unreachable(()),
-            PushError::Encode(e) => {
-                // Too large a frame would make the peer drop the whole connection.
-                tracing::warn!(type_name = msg.type_name, error = %e, "message not sent: not encodable");
-                not_remote(msg)
-            }
+            PushError::Encode(e) => self.not_encodable(&e, msg.type_name),
         }
+    }
+
+    /// Logs a message that cannot be encoded (too large a frame, above all, which would make
+    /// the peer drop the whole connection) and refuses it.
+    fn not_encodable(&self, e: &CodecError, type_name: &'static str) -> SendError<()> {
+        tracing::warn!(type_name, error = %e, "message not sent: not encodable");
+        SendError::NotRemote { msg: (), type_name }
     }
 
     fn unreachable<M>(&self, msg: M) -> SendError<M> {
@@ -289,15 +303,17 @@ impl RemoteRoute for NameRoute {
     }
 
     fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>> {
-        let sent = self.prepare(msg, |p| match p.queue(0) {
-            Ok(Queued::Sent) => Ok(Sending::Sent),
-            Ok(Queued::Full(frame)) => {
-                let lane = Arc::clone(p.lane);
+        let sent = self.prepare(msg, |p| match p.try_queue(0) {
+            Ok(()) => Ok(Sending::Sent),
+            Err(PushError::Full) => {
+                let body = p.body().map_err(|e| self.not_queued(e, msg))?;
+                let (lane, wire) = (Arc::clone(p.lane), self.wire(p.wire.outbound, p.link));
+                let type_name = msg.type_name;
                 Ok(Sending::Waiting(Box::pin(async move {
-                    let sent = lane
-                        .push(true, &frame)
-                        .await
-                        .map_err(|_| self.refused(LinkSendError::Closed, ()));
+                    let sent = wire.push(&lane, 0, &body).await.map_err(|e| match e {
+                        PushError::Encode(e) => self.not_encodable(&e, type_name),
+                        _ => self.refused(LinkSendError::Closed, ()),
+                    });
                     self.count_tell(sent)
                 })))
             }
@@ -331,16 +347,18 @@ impl RemoteRoute for NameRoute {
                     Ok(pending) => pending,
                     Err(LinkSendError::Overloaded) => {
                         let node = p.link.node().to_string();
-                        return Ok((AskStart::Overloaded(node), p.outbound));
+                        return Ok((AskStart::Overloaded(node), p.wire.outbound));
                     }
                     Err(e) => return Err(self.refused(e, ())),
                 };
                 // An ask that fails to queue drops `pending`, which forgets it.
-                match p.queue(pending.id()) {
-                    Ok(Queued::Sent) => Ok((AskStart::Queued(pending, None), p.outbound)),
-                    Ok(Queued::Full(frame)) => {
-                        let wait = Some((Arc::clone(p.lane), frame));
-                        Ok((AskStart::Queued(pending, wait), p.outbound))
+                let outbound = p.wire.outbound;
+                match p.try_queue(pending.id()) {
+                    Ok(()) => Ok((AskStart::Queued(pending, None), outbound)),
+                    Err(PushError::Full) => {
+                        let body = p.body().map_err(|e| self.not_queued(e, p.msg))?;
+                        let wait = Some((Arc::clone(p.lane), body));
+                        Ok((AskStart::Queued(pending, wait), outbound))
                     }
                     Err(e) => Err(self.not_queued(e, p.msg)),
                 }
@@ -357,11 +375,20 @@ impl RemoteRoute for NameRoute {
                 }
                 AskStart::Queued(pending, None) => pending,
                 // The ask waits for room outside the look-up lock.
-                AskStart::Queued(pending, Some((lane, frame))) => {
-                    if lane.push(false, &frame).await.is_err() {
-                        return Err(self.refused(LinkSendError::Closed, msg));
+                AskStart::Queued(pending, Some((lane, body))) => {
+                    let wire = Wire {
+                        outbound,
+                        name: &self.name,
+                        max_frame_len: pending.max_frame_len(),
+                    };
+                    match wire.push(&lane, pending.id(), &body).await {
+                        Ok(()) => pending,
+                        Err(PushError::Encode(e)) => {
+                            let refused = self.not_encodable(&e, msg.type_name);
+                            return Err(refused.map(|()| msg));
+                        }
+                        Err(_) => return Err(self.refused(LinkSendError::Closed, msg)),
                     }
-                    pending
                 }
             };
             let decode = outbound.decode_reply;
