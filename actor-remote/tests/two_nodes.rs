@@ -510,3 +510,59 @@ async fn a_large_message_does_not_stall_small_ones_to_other_actors() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+/// Fills the lane to an actor whose handler is held shut (its mailbox, the stream's flow
+/// control window and the lane's queue all fill up), then asks it: the ask waits for room, and
+/// once the actor is released it is answered after every tell sent before it, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ask_behind_a_full_lane_is_answered_after_every_tell_before_it() {
+    let (a, b) = pair().await;
+    let gate = Arc::new(Semaphore::new(0));
+    let held = b
+        .system()
+        .spawn_named(
+            "held",
+            Echo {
+                gate: Some(gate.clone()),
+                ..Echo::default()
+            },
+        )
+        .await
+        .expect("held");
+    b.serve(&held).expect("serve");
+    let held = a
+        .lookup_wait::<Echo>("held", Duration::from_secs(5))
+        .await
+        .expect("lookup");
+    let mut sent = 0u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match held.try_tell(Record(sent)) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full(_)) => break,
+            Err(e) => panic!("unexpected refusal after {sent} tells: {e:?}"),
+        }
+        if sent % 1024 == 0 {
+            // Let the transport move what it can, so only a full path refuses.
+            tokio::task::yield_now().await;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the lane never filled ({sent} tells)"
+            );
+        }
+    }
+    let ask = tokio::spawn({
+        let held = held.clone();
+        async move { held.ask_timeout(Summary, Duration::from_secs(30)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!ask.is_finished(), "the ask waits behind the held tells");
+    gate.add_permits(10_000_000);
+    let summary = tokio::time::timeout(Duration::from_secs(30), ask)
+        .await
+        .expect("answered once released")
+        .expect("join");
+    assert_eq!(summary, Ok((sent, true)));
+    a.shutdown().await;
+    b.shutdown().await;
+}
