@@ -342,13 +342,16 @@ impl PeerLink {
             trace: current_trace(),
             body: &body,
         };
-        let mut wire = BytesMut::new();
-        if let Err(e) = encode_frame_ref(&frame, &mut wire) {
-            tracing::error!(peer = %self.peer.node, error = %e, "frame not encodable; dropped");
-            return Err(LinkSendError::Closed);
-        }
-        match self.lane(target)?.push(true, &wire).await {
+        let lane = self.lane(target)?;
+        match lane
+            .push_with(true, |dst, _| encode_frame_ref(&frame, dst))
+            .await
+        {
             Ok(()) => Ok(()),
+            Err(PushError::Encode(e)) => {
+                tracing::error!(peer = %self.peer.node, error = %e, "frame not encodable; dropped");
+                Err(LinkSendError::Closed)
+            }
             Err(_) => Err(LinkSendError::Closed),
         }
     }
@@ -471,11 +474,6 @@ impl PendingAsk {
     /// The ask's correlation id.
     pub(crate) fn id(&self) -> u64 {
         self.id
-    }
-
-    /// The largest frame the ask's link sends.
-    pub(crate) fn max_frame_len(&self) -> usize {
-        self.link.max_frame_len
     }
 
     /// The reply body, or why there is none.
@@ -620,26 +618,31 @@ async fn announce(link: Arc<PeerLink>) {
             () = link.closed() => return,
         }
         let now = newest.borrow_and_update().clone();
+        let leave = now.leaving && !sent_leaving;
         let mut messages = Vec::new();
         if let Some(registry) = now.registry.filter(|_| now.version != sent_version) {
             messages.push(Control::Registry(registry.to_vec()));
         }
-        if now.leaving && !sent_leaving {
+        if leave {
             messages.push(Control::Leaving);
         }
         for message in messages {
-            let mut wire = BytesMut::new();
-            let encoded = Frame::control(&message).and_then(|f| encode_frame(&f, &mut wire));
-            if let Err(e) = encoded {
-                tracing::error!(peer = %link.peer.node, error = %e, "announcement not encodable");
-                continue;
-            }
-            if link.control.push(false, &wire).await.is_err() {
-                return;
+            let queued = link
+                .control
+                .push_with(false, |dst, _| {
+                    Frame::control(&message).and_then(|f| encode_frame(&f, dst))
+                })
+                .await;
+            match queued {
+                Ok(()) => {}
+                Err(PushError::Encode(e)) => {
+                    tracing::error!(peer = %link.peer.node, error = %e, "announcement not encodable");
+                }
+                Err(_) => return,
             }
         }
         sent_version = now.version;
-        if now.leaving && !sent_leaving {
+        if leave {
             sent_leaving = true;
             link.leaving_queued.send_replace(true);
         }

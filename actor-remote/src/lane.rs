@@ -129,15 +129,6 @@ impl Lane {
         }
     }
 
-    /// Queues an encoded frame that states its target and tag in full, waiting for room.
-    pub(crate) async fn push(&self, is_tell: bool, frame: &[u8]) -> Result<(), PushError> {
-        self.push_with(is_tell, |dst, _| {
-            dst.extend_from_slice(frame);
-            Ok(())
-        })
-        .await
-    }
-
     /// The lock, if the lane is open and has room.
     fn with_room<'a>(
         &self,
@@ -241,6 +232,21 @@ mod tests {
         })
     }
 
+    /// A tell of `bytes` that waits for room, in a task of its own.
+    fn spawn_push(
+        lane: &Arc<Lane>,
+        bytes: &'static [u8],
+    ) -> tokio::task::JoinHandle<Result<(), PushError>> {
+        let lane = Arc::clone(lane);
+        tokio::spawn(async move {
+            lane.push_with(true, |dst, _| {
+                dst.extend_from_slice(bytes);
+                Ok(())
+            })
+            .await
+        })
+    }
+
     #[tokio::test]
     async fn the_writer_takes_every_queued_frame_in_order_in_one_batch() {
         let lane = Lane::new(1024);
@@ -265,10 +271,7 @@ mod tests {
         let lane = Arc::new(Lane::new(8));
         push_bytes(&lane, b"12345678").expect("room");
         assert!(matches!(push_bytes(&lane, b"9"), Err(PushError::Full)));
-        let waiting = tokio::spawn({
-            let lane = Arc::clone(&lane);
-            async move { lane.push(true, b"9").await }
-        });
+        let waiting = spawn_push(&lane, b"9");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "push waits for room");
         let mut out = BytesMut::new();
@@ -337,10 +340,7 @@ mod tests {
             Ok(())
         })
         .expect_err("full");
-        let waiting = tokio::spawn({
-            let lane = Arc::clone(&lane);
-            async move { lane.push(true, b"x").await }
-        });
+        let waiting = spawn_push(&lane, b"x");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert_eq!(lane.close(), 1);
         assert_eq!(lane.close(), 0, "closing twice counts once");

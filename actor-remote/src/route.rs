@@ -189,17 +189,17 @@ impl NameRoute {
     ///
     /// `send` runs under the route's look-up lock, so it must not wait: it queues with
     /// `try_push` and clones the lane only when it has to wait for room.
-    fn prepare<'m, R>(
-        &self,
-        msg: MessageRef<'m>,
-        send: impl FnOnce(Prepared<'_, '_>) -> R,
+    fn prepare<'s, R>(
+        &'s self,
+        msg: MessageRef<'_>,
+        send: impl FnOnce(Prepared<'_, 's>) -> R,
     ) -> Result<R, SendError<()>> {
         let mut last = self.lock_last();
         let outbound = match last.outbound {
             Some((type_id, outbound)) if type_id == msg.type_id => outbound,
             _ => {
                 let Some(outbound) = self.table.outbound(msg.type_id) else {
-                    return Err(not_remote(msg));
+                    return Err(not_remote(msg.type_name));
                 };
                 last.outbound = Some((msg.type_id, outbound));
                 outbound
@@ -225,36 +225,31 @@ impl NameRoute {
                 }
             }
         };
+        let wire = Wire {
+            outbound,
+            name: &self.name,
+            max_frame_len: link.max_frame_len(),
+        };
         Ok(send(Prepared {
             msg,
-            wire: self.wire(outbound, link),
+            wire,
             link,
             lane,
         }))
     }
 
-    fn wire(&self, outbound: Outbound, link: &PeerLink) -> Wire<'_> {
-        Wire {
-            outbound,
-            name: &self.name,
-            max_frame_len: link.max_frame_len(),
-        }
-    }
-
-    /// The error for a frame the lane did not take.
-    fn not_queued(&self, e: PushError, msg: MessageRef<'_>) -> SendError<()> {
+    /// The error for a frame of a message of type `type_name` that the lane did not take. One
+    /// that cannot be encoded (too large a frame, above all, which would make the peer drop
+    /// the whole connection) is logged.
+    fn not_queued(&self, e: PushError, type_name: &'static str) -> SendError<()> {
         match e {
             PushError::Full => SendError::Full(()),
             PushError::Closed => self.unreachable(()),
-            PushError::Encode(e) => self.not_encodable(&e, msg.type_name),
+            PushError::Encode(e) => {
+                tracing::warn!(type_name, error = %e, "message not sent: not encodable");
+                not_remote(type_name)
+            }
         }
-    }
-
-    /// Logs a message that cannot be encoded (too large a frame, above all, which would make
-    /// the peer drop the whole connection) and refuses it.
-    fn not_encodable(&self, e: &CodecError, type_name: &'static str) -> SendError<()> {
-        tracing::warn!(type_name, error = %e, "message not sent: not encodable");
-        SendError::NotRemote { msg: (), type_name }
     }
 
     fn unreachable<M>(&self, msg: M) -> SendError<M> {
@@ -306,24 +301,24 @@ impl RemoteRoute for NameRoute {
         let sent = self.prepare(msg, |p| match p.try_queue(0) {
             Ok(()) => Ok(Sending::Sent),
             Err(PushError::Full) => {
-                let body = p.body().map_err(|e| self.not_queued(e, msg))?;
-                let (lane, wire) = (Arc::clone(p.lane), self.wire(p.wire.outbound, p.link));
                 let type_name = msg.type_name;
+                let body = p.body().map_err(|e| self.not_queued(e, type_name))?;
+                let (lane, wire) = (Arc::clone(p.lane), p.wire);
                 Ok(Sending::Waiting(Box::pin(async move {
-                    let sent = wire.push(&lane, 0, &body).await.map_err(|e| match e {
-                        PushError::Encode(e) => self.not_encodable(&e, type_name),
-                        _ => self.refused(LinkSendError::Closed, ()),
-                    });
-                    self.count_tell(sent)
+                    let sent = wire.push(&lane, 0, &body).await;
+                    self.count_tell(sent.map_err(|e| self.not_queued(e, type_name)))
                 })))
             }
-            Err(e) => Err(self.not_queued(e, msg)),
+            Err(e) => Err(self.not_queued(e, msg.type_name)),
         });
         self.count_tell(sent.and_then(|sent| sent))
     }
 
     fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>> {
-        let sent = self.prepare(msg, |p| p.try_queue(0).map_err(|e| self.not_queued(e, msg)));
+        let sent = self.prepare(msg, |p| {
+            p.try_queue(0)
+                .map_err(|e| self.not_queued(e, msg.type_name))
+        });
         self.count_tell(sent.and_then(|sent| sent))
     }
 
@@ -347,23 +342,23 @@ impl RemoteRoute for NameRoute {
                     Ok(pending) => pending,
                     Err(LinkSendError::Overloaded) => {
                         let node = p.link.node().to_string();
-                        return Ok((AskStart::Overloaded(node), p.wire.outbound));
+                        return Ok((AskStart::Overloaded(node), p.wire));
                     }
                     Err(e) => return Err(self.refused(e, ())),
                 };
                 // An ask that fails to queue drops `pending`, which forgets it.
-                let outbound = p.wire.outbound;
+                let type_name = p.msg.type_name;
                 match p.try_queue(pending.id()) {
-                    Ok(()) => Ok((AskStart::Queued(pending, None), outbound)),
+                    Ok(()) => Ok((AskStart::Queued(pending, None), p.wire)),
                     Err(PushError::Full) => {
-                        let body = p.body().map_err(|e| self.not_queued(e, p.msg))?;
+                        let body = p.body().map_err(|e| self.not_queued(e, type_name))?;
                         let wait = Some((Arc::clone(p.lane), body));
-                        Ok((AskStart::Queued(pending, wait), outbound))
+                        Ok((AskStart::Queued(pending, wait), p.wire))
                     }
-                    Err(e) => Err(self.not_queued(e, p.msg)),
+                    Err(e) => Err(self.not_queued(e, type_name)),
                 }
             });
-            let (start, outbound) = match started.and_then(|started| started) {
+            let (start, wire) = match started.and_then(|started| started) {
                 Ok(started) => started,
                 Err(e) => return Err(e.map(|()| msg)),
             };
@@ -376,22 +371,16 @@ impl RemoteRoute for NameRoute {
                 AskStart::Queued(pending, None) => pending,
                 // The ask waits for room outside the look-up lock.
                 AskStart::Queued(pending, Some((lane, body))) => {
-                    let wire = Wire {
-                        outbound,
-                        name: &self.name,
-                        max_frame_len: pending.max_frame_len(),
-                    };
                     match wire.push(&lane, pending.id(), &body).await {
                         Ok(()) => pending,
-                        Err(PushError::Encode(e)) => {
-                            let refused = self.not_encodable(&e, msg.type_name);
+                        Err(e) => {
+                            let refused = self.not_queued(e, msg.type_name);
                             return Err(refused.map(|()| msg));
                         }
-                        Err(_) => return Err(self.refused(LinkSendError::Closed, msg)),
                     }
                 }
             };
-            let decode = outbound.decode_reply;
+            let decode = wire.outbound.decode_reply;
             let reply: PendingErased = Box::pin(async move {
                 let body = tokio::time::timeout(timeout, pending.reply())
                     .await
@@ -410,9 +399,6 @@ impl RemoteRoute for NameRoute {
     }
 }
 
-fn not_remote(msg: MessageRef<'_>) -> SendError<()> {
-    SendError::NotRemote {
-        msg: (),
-        type_name: msg.type_name,
-    }
+fn not_remote(type_name: &'static str) -> SendError<()> {
+    SendError::NotRemote { msg: (), type_name }
 }
