@@ -195,6 +195,29 @@ async fn remote_echo(a: &Node) -> ActorRef<Echo> {
     a.lookup::<Echo>("echo").expect("lookup")
 }
 
+/// An [`Echo`] served on `b` as `name` whose `Record` handler waits for a permit of the
+/// returned gate (none at first), and `a`'s ref to it.
+async fn held_echo(a: &Node, b: &Node, name: &str) -> (ActorRef<Echo>, Arc<Semaphore>) {
+    let gate = Arc::new(Semaphore::new(0));
+    let held = b
+        .system()
+        .spawn_named(
+            name,
+            Echo {
+                gate: Some(gate.clone()),
+                ..Echo::default()
+            },
+        )
+        .await
+        .expect("held");
+    b.serve(&held).expect("serve");
+    let held = a
+        .lookup_wait::<Echo>(name, Duration::from_secs(5))
+        .await
+        .expect("lookup");
+    (held, gate)
+}
+
 fn quiet_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -462,23 +485,7 @@ async fn a_wrong_cluster_name_is_refused_with_the_names() {
 async fn a_large_message_does_not_stall_small_ones_to_other_actors() {
     let (a, b) = pair().await;
     // A second actor on b whose handler is held shut: its stream backs up.
-    let gate = Arc::new(Semaphore::new(0));
-    let stuck = b
-        .system()
-        .spawn_named(
-            "stuck",
-            Echo {
-                gate: Some(gate.clone()),
-                ..Echo::default()
-            },
-        )
-        .await
-        .expect("stuck");
-    b.serve(&stuck).expect("serve");
-    let stuck = a
-        .lookup_wait::<Echo>("stuck", Duration::from_secs(5))
-        .await
-        .expect("lookup");
+    let (stuck, gate) = held_echo(&a, &b, "stuck").await;
     let echo = remote_echo(&a).await;
     let flood = {
         let stuck = stuck.clone();
@@ -517,23 +524,7 @@ async fn a_large_message_does_not_stall_small_ones_to_other_actors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ask_behind_a_full_lane_is_answered_after_every_tell_before_it() {
     let (a, b) = pair().await;
-    let gate = Arc::new(Semaphore::new(0));
-    let held = b
-        .system()
-        .spawn_named(
-            "held",
-            Echo {
-                gate: Some(gate.clone()),
-                ..Echo::default()
-            },
-        )
-        .await
-        .expect("held");
-    b.serve(&held).expect("serve");
-    let held = a
-        .lookup_wait::<Echo>("held", Duration::from_secs(5))
-        .await
-        .expect("lookup");
+    let (held, gate) = held_echo(&a, &b, "held").await;
     let mut sent = 0u64;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
