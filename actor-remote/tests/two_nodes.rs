@@ -172,8 +172,20 @@ fn config(name: &str, secret: &str) -> NodeConfig {
     config
 }
 
+/// Sends the nodes' logs (`actor_remote=info`, or `RUST_LOG`) to the test's captured
+/// output, so a failing test shows why a connection closed or a member went down.
+fn capture_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("actor_remote=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
+
 /// Node `b` hosts a supervised `echo`; node `a` is connected to it.
 async fn pair() -> (Node, Node) {
+    capture_logs();
     let b = Node::start(config("b", "s3cret")).await.expect("start b");
     b.system()
         .spawn_supervisor(
