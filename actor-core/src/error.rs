@@ -101,7 +101,8 @@ pub enum AskError {
         /// The node that went down.
         node: String,
     },
-    /// The node hosting the actor cannot be reached.
+    /// The node hosting the actor cannot be reached, or the stream that carried the ask
+    /// broke before its reply came back (the message may have been handled).
     #[error("node {node} unreachable")]
     Unreachable {
         /// The node that could not be reached.

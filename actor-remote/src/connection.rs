@@ -61,6 +61,13 @@ pub(crate) enum LinkSendError {
 
 type ReplySender = oneshot::Sender<Result<Bytes, AskError>>;
 
+/// An ask in flight: where its reply goes, and the lane its frame went on (whose stream
+/// brings the reply back).
+struct InFlight {
+    reply: ReplySender,
+    lane: u64,
+}
+
 /// Resolves once `done()` holds, checking every 5 ms; callers bound it with a time-out. For
 /// conditions that have no notification of their own (counts across links and permits).
 pub(crate) async fn poll_until(mut done: impl FnMut() -> bool) {
@@ -82,8 +89,9 @@ pub(crate) struct PeerLink {
     max_asks_in_flight: usize,
     closed: AtomicBool,
     lanes: Mutex<HashMap<String, Arc<Lane>>>,
-    pending: Mutex<HashMap<u64, ReplySender>>,
+    pending: Mutex<HashMap<u64, InFlight>>,
     next_correlation: AtomicU64,
+    next_lane: AtomicU64,
     control: Arc<Lane>,
     counters: Arc<Counters>,
     /// Fires when the link is closed; the reconnect logic waits on it.
@@ -96,6 +104,9 @@ pub(crate) struct PeerLink {
     announcing: tokio::sync::watch::Sender<Announcing>,
     /// Set once the announcer has queued the leave on the control stream.
     leaving_queued: tokio::sync::watch::Sender<bool>,
+    /// Bumped to drop every stream the peer opened here, keeping the connection.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) drop_streams: tokio::sync::watch::Sender<u64>,
 }
 
 /// The announcements of this node to one peer: the newest registry (one superseded before it
@@ -171,13 +182,16 @@ impl PeerLink {
             lanes: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
-            control: Arc::new(Lane::new(LANE_CAPACITY)),
+            next_lane: AtomicU64::new(1),
+            control: Arc::new(Lane::new(0, LANE_CAPACITY)),
             counters,
             closed_signal: tokio::sync::watch::Sender::new(false),
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
             announced: tokio::sync::watch::Sender::new(false),
             announcing: tokio::sync::watch::Sender::new(Announcing::default()),
             leaving_queued: tokio::sync::watch::Sender::new(false),
+            #[cfg(feature = "fault-injection")]
+            drop_streams: tokio::sync::watch::Sender::new(0),
         });
         let tasks = LinkTasks {
             link: Arc::clone(&link),
@@ -273,7 +287,11 @@ impl PeerLink {
         let dropped: u64 = lanes.iter().map(|lane| lane.close()).sum();
         Counters::add(&self.counters.tells_dropped, dropped);
         self.control.close();
-        let pending: Vec<ReplySender> = self.lock_pending().drain().map(|(_, tx)| tx).collect();
+        let pending: Vec<ReplySender> = self
+            .lock_pending()
+            .drain()
+            .map(|(_, ask)| ask.reply)
+            .collect();
         Counters::add(&self.counters.asks_failed_node_down, pending.len() as u64);
         for tx in pending {
             let _ = tx.send(Err(AskError::NodeDown {
@@ -287,7 +305,7 @@ impl PeerLink {
         self.lanes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn lock_pending(&self) -> MutexGuard<'_, HashMap<u64, ReplySender>> {
+    fn lock_pending(&self) -> MutexGuard<'_, HashMap<u64, InFlight>> {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -303,7 +321,8 @@ impl PeerLink {
         if let Some(lane) = lanes.get(target).filter(|lane| !lane.is_closed()) {
             return Ok(Arc::clone(lane));
         }
-        let lane = Arc::new(Lane::new(LANE_CAPACITY));
+        let id = self.next_lane.fetch_add(1, Ordering::Relaxed);
+        let lane = Arc::new(Lane::new(id, LANE_CAPACITY));
         lanes.insert(target.to_string(), Arc::clone(&lane));
         drop(lanes);
         // Closed after the insert: mark_closed may have run before it and missed this lane.
@@ -324,6 +343,37 @@ impl PeerLink {
         let mut lanes = self.lock_lanes();
         if lanes.get(target).is_some_and(|l| Arc::ptr_eq(l, lane)) {
             lanes.remove(target);
+        }
+    }
+
+    /// The stream of `lane` is gone while the link lives on: no reply can come back on it.
+    /// Closes the lane (a later send opens a new one) and fails the asks sent on it with
+    /// `Unreachable` at once, rather than at their time-outs. They may have been handled.
+    fn fail_lane(&self, lane: &Lane) {
+        if self.is_closed() || self.conn.close_reason().is_some() {
+            // The connection is gone: the link fails every ask with `NodeDown`.
+            return;
+        }
+        Counters::add(&self.counters.tells_dropped, lane.close());
+        let lost: Vec<ReplySender> = {
+            let mut pending = self.lock_pending();
+            let ids: Vec<u64> = pending
+                .iter()
+                .filter(|(_, ask)| ask.lane == lane.id)
+                .map(|(id, _)| *id)
+                .collect();
+            ids.iter()
+                .filter_map(|id| pending.remove(id))
+                .map(|ask| ask.reply)
+                .collect()
+        };
+        if !lost.is_empty() {
+            tracing::info!(peer = %self.peer.node, asks = lost.len(), "a lane's stream ended with asks unanswered; they fail");
+        }
+        for reply in lost {
+            let _ = reply.send(Err(AskError::Unreachable {
+                node: self.peer.node.clone(),
+            }));
         }
     }
 
@@ -356,10 +406,10 @@ impl PeerLink {
         }
     }
 
-    /// Registers an ask about to be sent on this link: its correlation id and the receiver of
-    /// its reply. The caller queues the ask's frame. Dropping the returned [`PendingAsk`]
-    /// forgets the ask.
-    pub(crate) fn begin_ask(self: &Arc<Self>) -> Result<PendingAsk, LinkSendError> {
+    /// Registers an ask about to be sent on `lane` of this link: its correlation id and the
+    /// receiver of its reply. The caller queues the ask's frame on that lane. Dropping the
+    /// returned [`PendingAsk`] forgets the ask.
+    pub(crate) fn begin_ask(self: &Arc<Self>, lane: &Lane) -> Result<PendingAsk, LinkSendError> {
         let id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -367,7 +417,13 @@ impl PeerLink {
             if pending.len() >= self.max_asks_in_flight {
                 return Err(LinkSendError::Overloaded);
             }
-            pending.insert(id, tx);
+            pending.insert(
+                id,
+                InFlight {
+                    reply: tx,
+                    lane: lane.id,
+                },
+            );
         }
         let guard = PendingAsk {
             link: Arc::clone(self),
@@ -423,9 +479,9 @@ impl PeerLink {
     }
 
     fn complete(&self, id: u64, outcome: Result<Bytes, AskError>) {
-        let tx = self.lock_pending().remove(&id);
-        if let Some(tx) = tx {
-            let _ = tx.send(outcome);
+        let ask = self.lock_pending().remove(&id);
+        if let Some(ask) = ask {
+            let _ = ask.reply.send(outcome);
         }
     }
 
@@ -495,10 +551,13 @@ impl Drop for PendingAsk {
 async fn open_lane(link: Arc<PeerLink>, lane: Arc<Lane>, target: String) {
     match link.conn.open_bi().await {
         Ok((send, recv)) => {
-            tokio::spawn(read_replies(Arc::clone(&link), recv));
+            tokio::spawn(read_replies(Arc::clone(&link), Arc::clone(&lane), recv));
             write_lane(Arc::clone(&link), Arc::clone(&lane), send).await;
         }
-        Err(e) => tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane"),
+        Err(e) => {
+            tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane");
+            link.fail_lane(&lane);
+        }
     }
     // The stream is gone (or never was): let the next send to the target open a new lane,
     // and count what is still queued.
@@ -513,7 +572,8 @@ async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>, mut send: SendStream) 
     while let Some(batch) = lane.take(&mut out).await {
         if let Err(e) = send.write_all(&out).await {
             tracing::debug!(peer = %link.peer.node, error = %e, "stream write failed");
-            // Asks fail on their own (NodeDown); control frames are not messages.
+            // Asks fail when the reply stream ends (or with the link); control frames are
+            // not messages.
             Counters::add(&link.counters.tells_dropped, batch.tells);
             break;
         }
@@ -555,8 +615,9 @@ where
     }
 }
 
-/// Reads the replies that come back on a lane.
-async fn read_replies(link: Arc<PeerLink>, recv: RecvStream) {
+/// Reads the replies that come back on `lane`; when its stream ends, fails the asks whose
+/// replies did not come.
+async fn read_replies(link: Arc<PeerLink>, lane: Arc<Lane>, recv: RecvStream) {
     let reader = Arc::clone(&link);
     read_frames(&reader, recv, |frame| {
         let link = &link;
@@ -576,6 +637,7 @@ async fn read_replies(link: Arc<PeerLink>, recv: RecvStream) {
         }
     })
     .await;
+    link.fail_lane(&lane);
 }
 
 /// Reads control frames from the peer.

@@ -62,6 +62,8 @@ impl Drop for Rollback<'_> {
 
 /// The send queue of one stream.
 pub(crate) struct Lane {
+    /// Tells this lane apart from the link's other lanes, past and present.
+    pub(crate) id: u64,
     queued: Mutex<Queued>,
     closed: AtomicBool,
     capacity: usize,
@@ -72,8 +74,9 @@ pub(crate) struct Lane {
 }
 
 impl Lane {
-    pub(crate) fn new(capacity: usize) -> Self {
+    pub(crate) fn new(id: u64, capacity: usize) -> Self {
         Self {
+            id,
             queued: Mutex::new(Queued {
                 buf: BytesMut::new(),
                 frames: 0,
@@ -249,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_takes_every_queued_frame_in_order_in_one_batch() {
-        let lane = Lane::new(1024);
+        let lane = Lane::new(0, 1024);
         for frame in [&b"one"[..], b"two", b"three"] {
             push_bytes(&lane, frame).expect("room");
         }
@@ -268,7 +271,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_lane_refuses_try_push_and_a_waiting_push_goes_in_once_the_writer_took_the_rest()
     {
-        let lane = Arc::new(Lane::new(8));
+        let lane = Arc::new(Lane::new(0, 8));
         push_bytes(&lane, b"12345678").expect("room");
         assert!(matches!(push_bytes(&lane, b"9"), Err(PushError::Full)));
         let waiting = spawn_push(&lane, b"9");
@@ -286,13 +289,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_frame_larger_than_the_capacity_goes_into_an_empty_lane() {
-        let lane = Lane::new(8);
+        let lane = Lane::new(0, 8);
         push_bytes(&lane, &[0; 100]).expect("an empty lane takes it");
     }
 
     #[tokio::test]
     async fn a_failed_encode_queues_nothing() {
-        let lane = Lane::new(1024);
+        let lane = Lane::new(0, 1024);
         push_bytes(&lane, b"kept").expect("room");
         let failed = lane.try_push(false, |_, _| Err(CodecError::TrailingBytes { extra: 1 }));
         assert!(matches!(failed, Err(PushError::Encode(_))));
@@ -309,7 +312,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_encode_that_panics_leaves_no_part_of_its_frame_queued() {
-        let lane = Lane::new(1024);
+        let lane = Lane::new(0, 1024);
         push_bytes(&lane, b"kept").expect("room");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = lane.try_push(true, |dst, _| {
@@ -333,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_counts_the_queued_tells_and_ends_the_writer_and_the_waiting_senders() {
-        let lane = Arc::new(Lane::new(4));
+        let lane = Arc::new(Lane::new(0, 4));
         push_bytes(&lane, b"full").expect("room");
         lane.try_push(false, |dst, _| {
             dst.extend_from_slice(b"ask");

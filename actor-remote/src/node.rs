@@ -548,6 +548,21 @@ impl Node {
         shared.system.shutdown().await;
     }
 
+    /// Drops every stream `peer` has opened to this node, replies unwritten, while the
+    /// connection stays up, as a misbehaving peer might: for tests of how senders recover.
+    ///
+    /// # Errors
+    /// When `peer` is not connected.
+    #[cfg(feature = "fault-injection")]
+    pub fn drop_streams_from(&self, peer: &str) -> Result<(), String> {
+        let link = self
+            .shared
+            .link(peer)
+            .ok_or_else(|| format!("not connected to {peer}"))?;
+        link.drop_streams.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
     /// Writes `bytes` as they are on a new stream to `peer`, bypassing the codec: for tests
     /// of how peers handle garbage.
     #[cfg(feature = "fault-injection")]

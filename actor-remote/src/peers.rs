@@ -359,14 +359,18 @@ struct NodeInbox(Weak<NodeShared>);
 
 impl Inbox for NodeInbox {
     fn serve_stream(&self, link: Arc<PeerLink>, send: SendStream, recv: RecvStream) {
-        if let Some(node) = self.0.upgrade() {
-            tokio::spawn(dispatch::serve_stream(
-                node as Arc<dyn ServedNames>,
-                link,
-                send,
-                recv,
-            ));
-        }
+        let Some(node) = self.0.upgrade() else { return };
+        #[cfg(feature = "fault-injection")]
+        let mut dropped = link.drop_streams.subscribe();
+        let served = dispatch::serve_stream(node as Arc<dyn ServedNames>, link, send, recv);
+        #[cfg(feature = "fault-injection")]
+        let served = async move {
+            tokio::select! {
+                () = served => {}
+                _ = dropped.changed() => {}
+            }
+        };
+        tokio::spawn(served);
     }
 
     fn control(&self, link: &Arc<PeerLink>, frame: Frame) {

@@ -338,7 +338,7 @@ impl RemoteRoute for NameRoute {
                 }
             }
             let started = self.prepare(msg.as_message_ref(), |p| {
-                let pending = match p.link.begin_ask() {
+                let pending = match p.link.begin_ask(p.lane) {
                     Ok(pending) => pending,
                     Err(LinkSendError::Overloaded) => {
                         let node = p.link.node().to_string();
