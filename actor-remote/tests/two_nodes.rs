@@ -165,8 +165,9 @@ mod newer {
 
 fn config(name: &str, secret: &str) -> NodeConfig {
     let mut config = NodeConfig::new(name, AuthConfig::Secret(secret.into()));
-    config.limits.idle_timeout_ms = 2_000;
-    config.limits.keep_alive_ms = 300;
+    // The default idle time-out (10 s): at 2 s, a 100,000-tell flood in a debug build
+    // under the whole suite's load once went 2 s without an ACK reaching the sender, and
+    // the connection timed out. Nothing here waits for an idle time-out.
     config.limits.reconnect_backoff_min_ms = 20;
     config.limits.reconnect_backoff_max_ms = 200;
     config
@@ -566,6 +567,43 @@ async fn an_ask_behind_a_full_lane_is_answered_after_every_tell_before_it() {
         .expect("answered once released")
         .expect("join");
     assert_eq!(summary, Ok((sent, true)));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_ask_whose_stream_the_peer_drops_fails_at_once_and_later_asks_use_a_new_stream() {
+    let (a, b) = pair().await;
+    let (held, gate) = held_echo(&a, &b, "held").await;
+    // The lane to `held` is open on both sides once an ask on it is answered.
+    assert_eq!(held.ask(Ping(1)).await, Ok(1));
+    let ask = tokio::spawn({
+        let held = held.clone();
+        async move { held.ask_timeout(Record(0), Duration::from_secs(30)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!ask.is_finished(), "the held actor has not answered");
+    b.drop_streams_from("a").expect("connected");
+    let outcome = tokio::time::timeout(Duration::from_secs(30), ask)
+        .await
+        .expect("the ask ends")
+        .expect("join");
+    assert_eq!(
+        outcome,
+        Err(AskError::Unreachable { node: "b".into() }),
+        "its reply can no longer come: it fails now, not at its time-out"
+    );
+    gate.add_permits(10);
+    assert_eq!(
+        held.ask(Ping(7)).await,
+        Ok(7),
+        "a new stream carries later asks"
+    );
+    assert_eq!(
+        a.stats().asks_failed_node_down,
+        0,
+        "the connection stayed up"
+    );
     a.shutdown().await;
     b.shutdown().await;
 }
