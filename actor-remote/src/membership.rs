@@ -180,6 +180,7 @@ impl Membership {
             table: Arc::clone(&table),
             leaving: Arc::clone(&leaving),
             suspected: HashSet::new(),
+            left: false,
         };
         tokio::spawn(driver.run(rx));
         Membership { tx, table, leaving }
@@ -246,6 +247,8 @@ struct Driver {
     table: Arc<Mutex<HashMap<String, Member>>>,
     leaving: Arc<Mutex<HashSet<String>>>,
     suspected: HashSet<String>,
+    /// This node is leaving: foca then reports itself defunct and alone, as it should.
+    left: bool,
 }
 
 impl Driver {
@@ -256,6 +259,7 @@ impl Driver {
                 Input::Timer(timer) => self.foca.handle_timer(timer, &mut self.runtime),
                 Input::Announce(peer) => self.foca.announce(peer, &mut self.runtime),
                 Input::Leave(done) => {
+                    self.left = true;
                     let left = self.foca.leave_cluster(&mut self.runtime);
                     self.drain();
                     let _ = done.send(());
@@ -364,6 +368,9 @@ impl Driver {
                 }
             }
             OwnedNotification::Active => tracing::info!("joined the cluster"),
+            OwnedNotification::Idle | OwnedNotification::Defunct if self.left => {
+                tracing::debug!("membership ended: this node left");
+            }
             OwnedNotification::Idle => tracing::warn!("no other live member known"),
             OwnedNotification::Defunct => tracing::warn!("declared down by the cluster"),
             OwnedNotification::Rejoin(id) => {
