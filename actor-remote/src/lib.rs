@@ -66,7 +66,8 @@
 //!
 //! # Guarantees
 //! As in `actor_core`: per sender->receiver order (one stream per target actor), exactly one
-//! outcome per ask (`NodeDown` at once when the connection is lost), bounded queues end to
+//! outcome per ask (`NodeDown` at once when the connection is lost, `Unreachable` at once
+//! when only the stream that carried it breaks), bounded queues end to
 //! end (QUIC flow control carries back-pressure to the sender), and a peer that sends garbage
 //! or oversized frames is disconnected alone.
 
