@@ -8,7 +8,9 @@
 //! `perf record -e cpu-clock --call-graph dwarf` or `perf stat -e context-switches`, without
 //! counting allocations. Scenarios: `ours-tell`, `ours-try-tell` (the same through
 //! `try_tell`, yielding while full), `raw-tell`, `raw-tell-each-frame`, `ours-tell-8`,
-//! `raw-tell-8`, `ours-ask`, `raw-ask`.
+//! `raw-tell-8`, `ours-ask`, `raw-ask`, and `raw-ask-hops`: the raw ask with a writer task
+//! and a reader task between the asking task and its stream, which shows what task hops
+//! cost a round trip on this runtime.
 //!
 //! CPU time is the sum over all threads of this process (`/proc/self/task/*/schedstat`), so a
 //! message's figure is the work of the sender, both transports and the receiver together, on
@@ -86,6 +88,7 @@ const SCENARIOS: &[&str] = &[
     "raw-tell-8",
     "ours-ask",
     "raw-ask",
+    "raw-ask-hops",
 ];
 
 /// Counters read before and after a scenario.
@@ -165,6 +168,10 @@ enum Scenario {
         _quinn: RawQuinn,
         echo: Arc<Mutex<EchoStream>>,
     },
+    RawAskHops {
+        _quinn: RawQuinn,
+        echo: Arc<Mutex<benches::remote::raw::HoppedEcho>>,
+    },
 }
 
 impl Scenario {
@@ -196,6 +203,14 @@ impl Scenario {
                 let raw = RawQuinn::start().await?;
                 let echo = raw.echo_stream().await?;
                 BenchResult::Ok(Scenario::RawAsk {
+                    _quinn: raw,
+                    echo: Arc::new(Mutex::new(echo)),
+                })
+            }),
+            "raw-ask-hops" => on_worker(rt, async {
+                let raw = RawQuinn::start().await?;
+                let echo = raw.echo_stream().await?.hopped();
+                BenchResult::Ok(Scenario::RawAskHops {
                     _quinn: raw,
                     echo: Arc::new(Mutex::new(echo)),
                 })
@@ -240,6 +255,11 @@ impl Scenario {
                         *held = back;
                         BenchResult::Ok(run.delivered)
                     })?
+                }
+                Scenario::RawAskHops { echo, .. } => {
+                    let echo = Arc::clone(echo);
+                    on_worker(rt, async move { echo.lock().await.latencies(ASKS).await })?.len()
+                        as u64
                 }
                 Scenario::RawAsk { echo, .. } => {
                     let echo = Arc::clone(echo);

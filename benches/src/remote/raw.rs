@@ -406,3 +406,66 @@ fn complete_frame(buf: &BytesMut) -> Option<usize> {
     let len = u32::from_be_bytes(*prefix) as usize;
     (buf.len() >= PREFIX_LEN + len).then_some(len)
 }
+
+/// An echo stream driven through two extra task hops on the client, as an actor transport
+/// does: requests go to a writer task over a channel, and echoes come back from a reader
+/// task over another. For `remote_breakdown`'s `raw-ask-hops`.
+#[derive(Debug)]
+pub struct HoppedEcho {
+    to_writer: tokio::sync::mpsc::Sender<[u8; FRAME_LEN]>,
+    from_reader: tokio::sync::mpsc::Receiver<[u8; FRAME_LEN]>,
+}
+
+impl EchoStream {
+    /// Moves the stream's halves into a writer task and a reader task.
+    pub fn hopped(self) -> HoppedEcho {
+        let (to_writer, mut requests) = tokio::sync::mpsc::channel::<[u8; FRAME_LEN]>(64);
+        let (echoes, from_reader) = tokio::sync::mpsc::channel::<[u8; FRAME_LEN]>(64);
+        let (mut send, mut recv) = (self.send, self.recv);
+        tokio::spawn(async move {
+            while let Some(frame) = requests.recv().await {
+                if send.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let mut echo = [0u8; FRAME_LEN];
+            while recv.read_exact(&mut echo).await.is_ok() {
+                if echoes.send(echo).await.is_err() {
+                    return;
+                }
+            }
+        });
+        HoppedEcho {
+            to_writer,
+            from_reader,
+        }
+    }
+}
+
+impl HoppedEcho {
+    /// Times each of `n` sequential round trips.
+    ///
+    /// # Errors
+    /// The first failed round trip.
+    pub async fn latencies(&mut self, n: u64) -> BenchResult<Vec<Duration>> {
+        let mut out = Vec::with_capacity(usize::try_from(n)?);
+        for i in 0..n {
+            let start = Instant::now();
+            let mut frame = [0u8; FRAME_LEN];
+            frame[..PREFIX_LEN].copy_from_slice(&(PAYLOAD_LEN as u32).to_be_bytes());
+            frame[PREFIX_LEN..].copy_from_slice(&payload(i));
+            self.to_writer
+                .send(frame)
+                .await
+                .map_err(|_| "writer gone")?;
+            let echo = self.from_reader.recv().await.ok_or("reader gone")?;
+            if echo != frame {
+                return Err("echo differs from the request".into());
+            }
+            out.push(start.elapsed());
+        }
+        Ok(out)
+    }
+}
