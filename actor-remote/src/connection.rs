@@ -20,8 +20,11 @@
 //! tells still queued are dropped and counted.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use actor_core::AskError;
@@ -37,6 +40,7 @@ use crate::codec::{
 };
 use crate::handshake::close_code;
 use crate::lane::{LANE_CAPACITY, Lane, PushError};
+use crate::replies::ReadOutcome;
 use crate::stats::Counters;
 use crate::wire_error::RemoteError;
 
@@ -147,7 +151,8 @@ impl LinkTasks {
         let writer = Arc::clone(&link);
         tokio::spawn(async move {
             let control = Arc::clone(&writer.control);
-            write_lane(writer, Arc::clone(&control), control_send).await;
+            control.attach(control_send);
+            write_lane(writer, Arc::clone(&control)).await;
             control.close();
         });
         tokio::spawn(read_control(
@@ -183,7 +188,7 @@ impl PeerLink {
             pending: Mutex::new(HashMap::new()),
             next_correlation: AtomicU64::new(1),
             next_lane: AtomicU64::new(1),
-            control: Arc::new(Lane::new(0, LANE_CAPACITY)),
+            control: Arc::new(Lane::new(0, LANE_CAPACITY, Arc::clone(&counters))),
             counters,
             closed_signal: tokio::sync::watch::Sender::new(false),
             host_permits: Arc::new(Semaphore::new(limits.max_asks_in_flight)),
@@ -322,7 +327,7 @@ impl PeerLink {
             return Ok(Arc::clone(lane));
         }
         let id = self.next_lane.fetch_add(1, Ordering::Relaxed);
-        let lane = Arc::new(Lane::new(id, LANE_CAPACITY));
+        let lane = Arc::new(Lane::new(id, LANE_CAPACITY, Arc::clone(&self.counters)));
         lanes.insert(target.to_string(), Arc::clone(&lane));
         drop(lanes);
         // Closed after the insert: mark_closed may have run before it and missed this lane.
@@ -409,7 +414,10 @@ impl PeerLink {
     /// Registers an ask about to be sent on `lane` of this link: its correlation id and the
     /// receiver of its reply. The caller queues the ask's frame on that lane. Dropping the
     /// returned [`PendingAsk`] forgets the ask.
-    pub(crate) fn begin_ask(self: &Arc<Self>, lane: &Lane) -> Result<PendingAsk, LinkSendError> {
+    pub(crate) fn begin_ask(
+        self: &Arc<Self>,
+        lane: &Arc<Lane>,
+    ) -> Result<PendingAsk, LinkSendError> {
         let id = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         {
@@ -427,8 +435,10 @@ impl PeerLink {
         }
         let guard = PendingAsk {
             link: Arc::clone(self),
+            lane: Arc::clone(lane),
             id,
             rx,
+            waker: None,
         };
         // Closed after the insert: mark_closed may have run before it and missed this entry.
         if self.is_closed() {
@@ -519,11 +529,15 @@ pub(crate) fn current_trace() -> Option<TraceContext> {
     })
 }
 
-/// An ask in flight: its reply receiver, and the entry it removes when dropped (time-out).
+/// An ask in flight: its reply receiver, the lane whose stream brings the reply, and the
+/// entry it removes when dropped (time-out).
 pub(crate) struct PendingAsk {
     link: Arc<PeerLink>,
+    lane: Arc<Lane>,
     id: u64,
     rx: oneshot::Receiver<Result<Bytes, AskError>>,
+    /// The waker this ask registered with the lane's stream, if it waited.
+    waker: Option<std::task::Waker>,
 }
 
 impl PendingAsk {
@@ -532,18 +546,66 @@ impl PendingAsk {
         self.id
     }
 
-    /// The reply body, or why there is none.
+    /// The reply body, or why there is none. While waiting, reads the lane's stream when no
+    /// other asker does (see [`crate::replies`]).
     pub(crate) async fn reply(mut self) -> Result<Bytes, AskError> {
-        let node = self.link.peer.node.clone();
-        (&mut self.rx)
-            .await
-            .unwrap_or(Err(AskError::NodeDown { node }))
+        std::future::poll_fn(|cx| self.poll_reply(cx)).await
+    }
+
+    fn poll_reply(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Bytes, AskError>> {
+        loop {
+            if let Poll::Ready(outcome) = Pin::new(&mut self.rx).poll(cx) {
+                let node = &self.link.peer.node;
+                return Poll::Ready(
+                    outcome.unwrap_or_else(|_| Err(AskError::NodeDown { node: node.clone() })),
+                );
+            }
+            let link = &self.link;
+            let outcome = self.lane.replies.read(cx, |frame| {
+                Counters::add(&link.counters.frames_received, 1);
+                on_reply(link, frame);
+            });
+            match outcome {
+                ReadOutcome::Progress => {}
+                ReadOutcome::Pending => {
+                    if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                        self.waker = Some(cx.waker().clone());
+                    }
+                    return Poll::Pending;
+                }
+                ReadOutcome::Ended => {
+                    // Fails this ask too, unless the connection is gone (then the link
+                    // fails it with `NodeDown`).
+                    self.link.fail_lane(&self.lane);
+                    self.lane.replies.stop_waiting(None);
+                }
+                ReadOutcome::Violation(e) => self.link.violation(&e),
+            }
+        }
     }
 }
 
 impl Drop for PendingAsk {
     fn drop(&mut self) {
         self.link.lock_pending().remove(&self.id);
+        // This asker may have been the one the lane's stream wakes.
+        self.lane.replies.stop_waiting(self.waker.as_ref());
+    }
+}
+
+/// Completes the ask a frame that came back on a lane answers.
+fn on_reply(link: &PeerLink, frame: Frame) {
+    match frame.kind {
+        FrameKind::Reply => link.complete(frame.correlation_id, Ok(frame.body)),
+        FrameKind::Error => {
+            let error = decode_body::<RemoteError>(&frame.body)
+                .unwrap_or_else(|e| RemoteError::Internal(e.to_string()));
+            link.complete(frame.correlation_id, Err(error.into_ask_error(link.node())));
+        }
+        other => link.violation(&CodecError::InvalidHeader {
+            kind: other,
+            reason: "only replies and errors come back on a lane",
+        }),
     }
 }
 
@@ -551,8 +613,9 @@ impl Drop for PendingAsk {
 async fn open_lane(link: Arc<PeerLink>, lane: Arc<Lane>, target: String) {
     match link.conn.open_bi().await {
         Ok((send, recv)) => {
-            tokio::spawn(read_replies(Arc::clone(&link), Arc::clone(&lane), recv));
-            write_lane(Arc::clone(&link), Arc::clone(&lane), send).await;
+            lane.replies.attach(recv, link.max_frame_len);
+            lane.attach(send);
+            write_lane(Arc::clone(&link), Arc::clone(&lane)).await;
         }
         Err(e) => {
             tracing::debug!(peer = %link.peer.node, error = %e, "cannot open lane");
@@ -567,10 +630,14 @@ async fn open_lane(link: Arc<PeerLink>, lane: Arc<Lane>, target: String) {
 
 /// Writes what is queued on `lane` to `send`, every queued frame in one write per wake-up,
 /// until the lane closes or the stream fails.
-async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>, mut send: SendStream) {
+async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>) {
     let mut out = BytesMut::new();
-    while let Some(batch) = lane.take(&mut out).await {
-        if let Err(e) = send.write_all(&out).await {
+    while let Some((batch, send)) = lane.take(&mut out).await {
+        // Attached before the writer starts, and only the writer takes it out.
+        let Some(mut send) = send else { break };
+        let written = send.write_all(&out).await;
+        lane.written(send);
+        if let Err(e) = written {
             tracing::debug!(peer = %link.peer.node, error = %e, "stream write failed");
             // Asks fail when the reply stream ends (or with the link); control frames are
             // not messages.
@@ -613,31 +680,6 @@ where
             Ok(_) => {}
         }
     }
-}
-
-/// Reads the replies that come back on `lane`; when its stream ends, fails the asks whose
-/// replies did not come.
-async fn read_replies(link: Arc<PeerLink>, lane: Arc<Lane>, recv: RecvStream) {
-    let reader = Arc::clone(&link);
-    read_frames(&reader, recv, |frame| {
-        let link = &link;
-        async move {
-            match frame.kind {
-                FrameKind::Reply => link.complete(frame.correlation_id, Ok(frame.body)),
-                FrameKind::Error => {
-                    let error = decode_body::<RemoteError>(&frame.body)
-                        .unwrap_or_else(|e| RemoteError::Internal(e.to_string()));
-                    link.complete(frame.correlation_id, Err(error.into_ask_error(link.node())));
-                }
-                other => link.violation(&CodecError::InvalidHeader {
-                    kind: other,
-                    reason: "only replies and errors come back on a lane",
-                }),
-            }
-        }
-    })
-    .await;
-    link.fail_lane(&lane);
 }
 
 /// Reads control frames from the peer.

@@ -8,13 +8,18 @@
 //! less than that is queued, whatever its size, so a big message is never refused here for
 //! its size (the frame limit bounds it): a lane holds at most its capacity plus one frame.
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
+use quinn::SendStream;
 use tokio::sync::Notify;
 
 use crate::codec::{CodecError, StreamHeaders};
+use crate::replies::ReplyStream;
+use crate::stats::Counters;
 
 /// Queued bytes at which a lane stops taking frames until its writer catches up.
 pub(crate) const LANE_CAPACITY: usize = 128 * 1024;
@@ -46,6 +51,8 @@ struct Queued {
     tells: u64,
     /// What the frames queued so far have stated on the stream, in stream order.
     headers: StreamHeaders,
+    /// The stream, while nobody writes to it (the writer has it out while it writes).
+    sink: Option<SendStream>,
 }
 
 /// Cuts a buffer back to `len` when dropped: dropped only when an encode unwinds.
@@ -71,10 +78,13 @@ pub(crate) struct Lane {
     work: Notify,
     /// Wakes senders waiting for room.
     room: Notify,
+    /// The stream's receiving half, where the replies to asks sent on the lane come back.
+    pub(crate) replies: ReplyStream,
+    counters: Arc<Counters>,
 }
 
 impl Lane {
-    pub(crate) fn new(id: u64, capacity: usize) -> Self {
+    pub(crate) fn new(id: u64, capacity: usize, counters: Arc<Counters>) -> Self {
         Self {
             id,
             queued: Mutex::new(Queued {
@@ -82,11 +92,14 @@ impl Lane {
                 frames: 0,
                 tells: 0,
                 headers: StreamHeaders::default(),
+                sink: None,
             }),
             closed: AtomicBool::new(false),
             capacity,
             work: Notify::new(),
             room: Notify::new(),
+            replies: ReplyStream::default(),
+            counters,
         }
     }
 
@@ -168,6 +181,9 @@ impl Lane {
         std::mem::forget(rollback);
         q.frames += 1;
         q.tells += u64::from(is_tell);
+        if was_empty && !is_tell && write_through(&mut q, &self.counters) {
+            return Ok(());
+        }
         drop(q);
         // A writer that found the buffer empty waits for this; one that has not taken the
         // last batch yet will take this frame with it.
@@ -177,9 +193,21 @@ impl Lane {
         Ok(())
     }
 
+    /// Hands the opened stream to the lane; frames are written to it from now on.
+    pub(crate) fn attach(&self, sink: SendStream) {
+        self.lock().sink = Some(sink);
+    }
+
+    /// The writer's side, after writing a batch: gives the stream back.
+    pub(crate) fn written(&self, sink: SendStream) {
+        self.lock().sink = Some(sink);
+    }
+
     /// The writer's side: waits for queued frames and swaps them into `out` (which must be
-    /// empty), or returns `None` once the lane is closed.
-    pub(crate) async fn take(&self, out: &mut BytesMut) -> Option<Batch> {
+    /// empty), with the stream to write them to (if one is attached), or returns `None` once
+    /// the lane is closed.
+    /// The writer gives the stream back with [`written`](Self::written).
+    pub(crate) async fn take(&self, out: &mut BytesMut) -> Option<(Batch, Option<SendStream>)> {
         if out.capacity() > KEEP_CAPACITY {
             *out = BytesMut::new();
         }
@@ -190,6 +218,7 @@ impl Lane {
                     return None;
                 }
                 if !q.buf.is_empty() {
+                    let sink = q.sink.take();
                     std::mem::swap(&mut q.buf, out);
                     let batch = Batch {
                         frames: std::mem::take(&mut q.frames),
@@ -197,7 +226,7 @@ impl Lane {
                     };
                     drop(q);
                     self.room.notify_waiters();
-                    return Some(batch);
+                    return Some((batch, sink));
                 }
             }
             self.work.notified().await;
@@ -219,6 +248,34 @@ impl Lane {
         self.work.notify_one();
         self.room.notify_waiters();
         tells
+    }
+}
+
+/// Writes the one frame queued to the stream at once, if nobody is writing to it and it
+/// takes all of it without waiting: an ask then goes out from the asker's task, without
+/// waking the writer (one task hop less per round trip, see [`crate::replies`]). Whatever
+/// is not written stays queued for the writer. Returns whether all of it went.
+fn write_through(q: &mut Queued, counters: &Counters) -> bool {
+    let Some(sink) = q.sink.as_mut() else {
+        return false;
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(sink).poll_write(&mut cx, &q.buf) {
+        Poll::Ready(Ok(n)) if n == q.buf.len() => {
+            Counters::add(&counters.frames_sent, q.frames);
+            Counters::add(&counters.writes, 1);
+            Counters::add(&counters.bytes_sent, n as u64);
+            q.buf.clear();
+            q.frames = 0;
+            q.tells = 0;
+            true
+        }
+        Poll::Ready(Ok(n)) => {
+            Counters::add(&counters.bytes_sent, n as u64);
+            q.buf.advance(n);
+            false
+        }
+        Poll::Ready(Err(_)) | Poll::Pending => false,
     }
 }
 
@@ -252,12 +309,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_writer_takes_every_queued_frame_in_order_in_one_batch() {
-        let lane = Lane::new(0, 1024);
+        let lane = Lane::new(0, 1024, Arc::default());
         for frame in [&b"one"[..], b"two", b"three"] {
             push_bytes(&lane, frame).expect("room");
         }
         let mut out = BytesMut::new();
-        let batch = lane.take(&mut out).await.expect("open");
+        let batch = lane
+            .take(&mut out)
+            .await
+            .map(|(batch, _)| batch)
+            .expect("open");
         assert_eq!(
             batch,
             Batch {
@@ -271,7 +332,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_lane_refuses_try_push_and_a_waiting_push_goes_in_once_the_writer_took_the_rest()
     {
-        let lane = Arc::new(Lane::new(0, 8));
+        let lane = Arc::new(Lane::new(0, 8, Arc::default()));
         push_bytes(&lane, b"12345678").expect("room");
         assert!(matches!(push_bytes(&lane, b"9"), Err(PushError::Full)));
         let waiting = spawn_push(&lane, b"9");
@@ -289,18 +350,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_frame_larger_than_the_capacity_goes_into_an_empty_lane() {
-        let lane = Lane::new(0, 8);
+        let lane = Lane::new(0, 8, Arc::default());
         push_bytes(&lane, &[0; 100]).expect("an empty lane takes it");
     }
 
     #[tokio::test]
     async fn a_failed_encode_queues_nothing() {
-        let lane = Lane::new(0, 1024);
+        let lane = Lane::new(0, 1024, Arc::default());
         push_bytes(&lane, b"kept").expect("room");
         let failed = lane.try_push(false, |_, _| Err(CodecError::TrailingBytes { extra: 1 }));
         assert!(matches!(failed, Err(PushError::Encode(_))));
         let mut out = BytesMut::new();
-        let batch = lane.take(&mut out).await.expect("open");
+        let batch = lane
+            .take(&mut out)
+            .await
+            .map(|(batch, _)| batch)
+            .expect("open");
         assert_eq!(
             batch,
             Batch {
@@ -312,7 +377,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_encode_that_panics_leaves_no_part_of_its_frame_queued() {
-        let lane = Lane::new(0, 1024);
+        let lane = Lane::new(0, 1024, Arc::default());
         push_bytes(&lane, b"kept").expect("room");
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let _ = lane.try_push(true, |dst, _| {
@@ -323,7 +388,11 @@ mod tests {
         assert!(panicked.is_err());
         push_bytes(&lane, b"next").expect("the lane still works");
         let mut out = BytesMut::new();
-        let batch = lane.take(&mut out).await.expect("open");
+        let batch = lane
+            .take(&mut out)
+            .await
+            .map(|(batch, _)| batch)
+            .expect("open");
         assert_eq!(&out[..], b"keptnext");
         assert_eq!(
             batch,
@@ -336,7 +405,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_counts_the_queued_tells_and_ends_the_writer_and_the_waiting_senders() {
-        let lane = Arc::new(Lane::new(0, 4));
+        let lane = Arc::new(Lane::new(0, 4, Arc::default()));
         push_bytes(&lane, b"full").expect("room");
         lane.try_push(false, |dst, _| {
             dst.extend_from_slice(b"ask");

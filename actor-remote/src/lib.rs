@@ -83,6 +83,7 @@ mod membership;
 mod message;
 mod node;
 mod peers;
+mod replies;
 mod route;
 mod stats;
 pub mod tls;

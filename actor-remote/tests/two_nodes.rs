@@ -607,3 +607,67 @@ async fn an_ask_whose_stream_the_peer_drops_fails_at_once_and_later_asks_use_a_n
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_askers_on_one_lane_all_get_their_own_replies() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    let askers: Vec<_> = (0..32u64)
+        .map(|t| {
+            let echo = echo.clone();
+            tokio::spawn(async move {
+                for i in 0..50u64 {
+                    let n = t * 1_000 + i;
+                    assert_eq!(
+                        echo.ask_timeout(Ping(n), Duration::from_secs(20)).await,
+                        Ok(n)
+                    );
+                }
+            })
+        })
+        .collect();
+    for asker in askers {
+        asker.await.expect("every asker got its replies");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn when_the_asker_reading_the_replies_gives_up_another_takes_over() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    assert_eq!(echo.ask(Ping(0)).await, Ok(0));
+    // This ask reads the lane's replies while it waits, and gives up at its time-out,
+    // before the actor (busy with it) answers anything.
+    let reader = tokio::spawn({
+        let echo = echo.clone();
+        async move {
+            echo.ask_timeout(Slow(500), Duration::from_millis(100))
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // These wait behind it, and are answered after it gave up.
+    let waiting: Vec<_> = (1..=4u64)
+        .map(|n| {
+            let echo = echo.clone();
+            tokio::spawn(async move { echo.ask_timeout(Ping(n), Duration::from_secs(20)).await })
+        })
+        .collect();
+    assert_eq!(
+        reader.await.expect("join"),
+        Err(AskError::Timeout(Duration::from_millis(100)))
+    );
+    // Answered well before their own time-outs (20 s): nobody would read the stream for
+    // them if the one that read it took its turn away with it.
+    for (n, ask) in (1..=4u64).zip(waiting) {
+        let answered = tokio::time::timeout(Duration::from_secs(5), ask)
+            .await
+            .expect("answered once the actor is free, not at the time-out")
+            .expect("join");
+        assert_eq!(answered, Ok(n));
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
