@@ -574,10 +574,10 @@ impl PendingAsk {
                     return Poll::Pending;
                 }
                 ReadOutcome::Ended => {
-                    // Fails this ask too, unless the connection is gone (then the link
-                    // fails it with `NodeDown`).
+                    // Fails this ask and every other one on the lane (each learns it from
+                    // its own reply), unless the connection is gone: then the link fails
+                    // them with `NodeDown`.
                     self.link.fail_lane(&self.lane);
-                    self.lane.replies.stop_waiting(None);
                 }
                 ReadOutcome::Violation(e) => self.link.violation(&e),
             }

@@ -76,20 +76,25 @@ impl ReplyStream {
     ) -> ReadOutcome {
         if let Some(mut reader) = self.try_lead() {
             let outcome = read_available(&mut reader, cx, &mut on_frame);
-            if !matches!(outcome, ReadOutcome::Pending) {
-                return outcome;
+            if matches!(outcome, ReadOutcome::Pending) {
+                // The stream holds this task's waker now; another reader may take it over.
+                self.register(cx.waker());
             }
+            return outcome;
         }
-        let mut waiting = lock(&self.waiting);
-        if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
-            waiting.push(cx.waker().clone());
-        }
-        drop(waiting);
+        self.register(cx.waker());
         // Whoever read last may have stopped waiting between the first look and the
         // registration: then this asker reads.
         match self.try_lead() {
             Some(mut reader) => read_available(&mut reader, cx, &mut on_frame),
             None => ReadOutcome::Pending,
+        }
+    }
+
+    fn register(&self, waker: &Waker) {
+        let mut waiting = lock(&self.waiting);
+        if !waiting.iter().any(|w| w.will_wake(waker)) {
+            waiting.push(waker.clone());
         }
     }
 
