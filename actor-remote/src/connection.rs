@@ -636,7 +636,7 @@ async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>) {
         // Attached before the writer starts, and only the writer takes it out.
         let Some(mut send) = send else { break };
         let written = send.write_all(&out).await;
-        lane.written(send);
+        lane.attach(send);
         if let Err(e) = written {
             tracing::debug!(peer = %link.peer.node, error = %e, "stream write failed");
             // Asks fail when the reply stream ends (or with the link); control frames are
@@ -644,10 +644,7 @@ async fn write_lane(link: Arc<PeerLink>, lane: Arc<Lane>) {
             Counters::add(&link.counters.tells_dropped, batch.tells);
             break;
         }
-        let c = &link.counters;
-        Counters::add(&c.frames_sent, batch.frames);
-        Counters::add(&c.writes, 1);
-        Counters::add(&c.bytes_sent, out.len() as u64);
+        link.counters.wrote(batch.frames, out.len());
         out.clear();
     }
 }

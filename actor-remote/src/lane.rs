@@ -193,20 +193,15 @@ impl Lane {
         Ok(())
     }
 
-    /// Hands the opened stream to the lane; frames are written to it from now on.
+    /// Hands the stream to the lane: once opened, and back from the writer after each write.
     pub(crate) fn attach(&self, sink: SendStream) {
-        self.lock().sink = Some(sink);
-    }
-
-    /// The writer's side, after writing a batch: gives the stream back.
-    pub(crate) fn written(&self, sink: SendStream) {
         self.lock().sink = Some(sink);
     }
 
     /// The writer's side: waits for queued frames and swaps them into `out` (which must be
     /// empty), with the stream to write them to (if one is attached), or returns `None` once
     /// the lane is closed.
-    /// The writer gives the stream back with [`written`](Self::written).
+    /// The writer gives the stream back with [`attach`](Self::attach).
     pub(crate) async fn take(&self, out: &mut BytesMut) -> Option<(Batch, Option<SendStream>)> {
         if out.capacity() > KEEP_CAPACITY {
             *out = BytesMut::new();
@@ -262,9 +257,7 @@ fn write_through(q: &mut Queued, counters: &Counters) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     match Pin::new(sink).poll_write(&mut cx, &q.buf) {
         Poll::Ready(Ok(n)) if n == q.buf.len() => {
-            Counters::add(&counters.frames_sent, q.frames);
-            Counters::add(&counters.writes, 1);
-            Counters::add(&counters.bytes_sent, n as u64);
+            counters.wrote(q.frames, n);
             q.buf.clear();
             q.frames = 0;
             q.tells = 0;
@@ -292,6 +285,13 @@ mod tests {
         })
     }
 
+    /// What the writer takes next: the batch and its bytes.
+    async fn take_batch(lane: &Lane) -> (Batch, BytesMut) {
+        let mut out = BytesMut::new();
+        let (batch, _) = lane.take(&mut out).await.expect("open");
+        (batch, out)
+    }
+
     /// A tell of `bytes` that waits for room, in a task of its own.
     fn spawn_push(
         lane: &Arc<Lane>,
@@ -313,12 +313,7 @@ mod tests {
         for frame in [&b"one"[..], b"two", b"three"] {
             push_bytes(&lane, frame).expect("room");
         }
-        let mut out = BytesMut::new();
-        let batch = lane
-            .take(&mut out)
-            .await
-            .map(|(batch, _)| batch)
-            .expect("open");
+        let (batch, out) = take_batch(&lane).await;
         assert_eq!(
             batch,
             Batch {
@@ -338,13 +333,11 @@ mod tests {
         let waiting = spawn_push(&lane, b"9");
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiting.is_finished(), "push waits for room");
-        let mut out = BytesMut::new();
-        lane.take(&mut out).await.expect("open");
+        let (_, out) = take_batch(&lane).await;
         assert_eq!(&out[..], b"12345678");
         let pushed = tokio::time::timeout(Duration::from_secs(5), waiting).await;
         assert!(matches!(pushed, Ok(Ok(Ok(())))));
-        let mut out = BytesMut::new();
-        lane.take(&mut out).await.expect("open");
+        let (_, out) = take_batch(&lane).await;
         assert_eq!(&out[..], b"9");
     }
 
@@ -360,12 +353,7 @@ mod tests {
         push_bytes(&lane, b"kept").expect("room");
         let failed = lane.try_push(false, |_, _| Err(CodecError::TrailingBytes { extra: 1 }));
         assert!(matches!(failed, Err(PushError::Encode(_))));
-        let mut out = BytesMut::new();
-        let batch = lane
-            .take(&mut out)
-            .await
-            .map(|(batch, _)| batch)
-            .expect("open");
+        let (batch, _) = take_batch(&lane).await;
         assert_eq!(
             batch,
             Batch {
@@ -387,12 +375,7 @@ mod tests {
         }));
         assert!(panicked.is_err());
         push_bytes(&lane, b"next").expect("the lane still works");
-        let mut out = BytesMut::new();
-        let batch = lane
-            .take(&mut out)
-            .await
-            .map(|(batch, _)| batch)
-            .expect("open");
+        let (batch, out) = take_batch(&lane).await;
         assert_eq!(&out[..], b"keptnext");
         assert_eq!(
             batch,

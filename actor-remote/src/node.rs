@@ -555,22 +555,23 @@ impl Node {
     /// When `peer` is not connected.
     #[cfg(feature = "fault-injection")]
     pub fn drop_streams_from(&self, peer: &str) -> Result<(), String> {
-        let link = self
-            .shared
-            .link(peer)
-            .ok_or_else(|| format!("not connected to {peer}"))?;
-        link.drop_streams.send_modify(|n| *n += 1);
+        self.connected(peer)?.drop_streams.send_modify(|n| *n += 1);
         Ok(())
+    }
+
+    /// The link to `peer`, for the fault injections.
+    #[cfg(feature = "fault-injection")]
+    fn connected(&self, peer: &str) -> Result<Arc<PeerLink>, String> {
+        self.shared
+            .link(peer)
+            .ok_or_else(|| format!("not connected to {peer}"))
     }
 
     /// Writes `bytes` as they are on a new stream to `peer`, bypassing the codec: for tests
     /// of how peers handle garbage.
     #[cfg(feature = "fault-injection")]
     pub async fn inject_raw(&self, peer: &str, bytes: &[u8]) -> Result<(), String> {
-        let link = self
-            .shared
-            .link(peer)
-            .ok_or_else(|| format!("not connected to {peer}"))?;
+        let link = self.connected(peer)?;
         let (mut send, _recv) = link.conn.open_bi().await.map_err(|e| e.to_string())?;
         send.write_all(bytes).await.map_err(|e| e.to_string())?;
         Ok(())

@@ -22,6 +22,13 @@ impl Counters {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// Counts one write of `frames` frames, `bytes` bytes, to a stream.
+    pub(crate) fn wrote(&self, frames: u64, bytes: usize) {
+        Self::add(&self.frames_sent, frames);
+        Self::add(&self.writes, 1);
+        Self::add(&self.bytes_sent, bytes as u64);
+    }
+
     pub(crate) fn snapshot(&self) -> NodeStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         NodeStats {

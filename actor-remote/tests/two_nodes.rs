@@ -231,6 +231,26 @@ async fn held_echo(a: &Node, b: &Node, name: &str) -> (ActorRef<Echo>, Arc<Semap
     (held, gate)
 }
 
+/// Asks `actor` for `msg` (time-out 30 s) in a task of its own, and checks that the ask is
+/// still waiting 100 ms later (`why` says why it should be).
+async fn waiting_ask<M>(
+    actor: &ActorRef<Echo>,
+    msg: M,
+    why: &str,
+) -> tokio::task::JoinHandle<Result<M::Reply, AskError>>
+where
+    Echo: Handler<M>,
+    M: Message,
+{
+    let ask = tokio::spawn({
+        let actor = actor.clone();
+        async move { actor.ask_timeout(msg, Duration::from_secs(30)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!ask.is_finished(), "{why}");
+    ask
+}
+
 fn quiet_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -555,12 +575,7 @@ async fn an_ask_behind_a_full_lane_is_answered_after_every_tell_before_it() {
             );
         }
     }
-    let ask = tokio::spawn({
-        let held = held.clone();
-        async move { held.ask_timeout(Summary, Duration::from_secs(30)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!ask.is_finished(), "the ask waits behind the held tells");
+    let ask = waiting_ask(&held, Summary, "the ask waits behind the held tells").await;
     gate.add_permits(10_000_000);
     let summary = tokio::time::timeout(Duration::from_secs(30), ask)
         .await
@@ -577,12 +592,7 @@ async fn an_ask_whose_stream_the_peer_drops_fails_at_once_and_later_asks_use_a_n
     let (held, gate) = held_echo(&a, &b, "held").await;
     // The lane to `held` is open on both sides once an ask on it is answered.
     assert_eq!(held.ask(Ping(1)).await, Ok(1));
-    let ask = tokio::spawn({
-        let held = held.clone();
-        async move { held.ask_timeout(Record(0), Duration::from_secs(30)).await }
-    });
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!ask.is_finished(), "the held actor has not answered");
+    let ask = waiting_ask(&held, Record(0), "the held actor has not answered").await;
     b.drop_streams_from("a").expect("connected");
     let outcome = tokio::time::timeout(Duration::from_secs(30), ask)
         .await
