@@ -1,5 +1,6 @@
 //! [`ActorRef`]: the handle through which everyone talks to an actor, local or remote.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -170,6 +171,75 @@ impl<A: Actor> ActorRef<A> {
             Route::Remote(r) => r
                 .try_tell(MessageRef::new(&msg))
                 .map_err(|e| e.map(|()| msg)),
+        }
+    }
+
+    /// Sends messages from the front of `msgs`, in order, as many as can go without waiting,
+    /// and returns how many went; those are taken out of `msgs`, the rest stay in it.
+    ///
+    /// For a local actor this is one mailbox lock and at most one wake-up of the actor for
+    /// all of them, where a `try_tell` per message pays both each time: the way to deliver a
+    /// burst that arrived together (a transport's read, say). Ordering is as for `tell`.
+    /// `Ok(0)` means the mailbox is full; `tell` the first remaining message to wait for room.
+    ///
+    /// ```
+    /// # use std::collections::VecDeque;
+    /// # use actor_core::{Actor, ActorSystem, Context, Handler, Message};
+    /// # struct Counter(u64);
+    /// # impl Actor for Counter {}
+    /// # struct Add(u64);
+    /// # impl Message for Add { type Reply = (); }
+    /// # struct Get;
+    /// # impl Message for Get { type Reply = u64; }
+    /// # impl Handler<Add> for Counter {
+    /// #     async fn handle(&mut self, msg: Add, _ctx: &mut Context<Self>) { self.0 += msg.0; }
+    /// # }
+    /// # impl Handler<Get> for Counter {
+    /// #     async fn handle(&mut self, _msg: Get, _ctx: &mut Context<Self>) -> u64 { self.0 }
+    /// # }
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let system = ActorSystem::new();
+    /// let counter = system.spawn(Counter(0)).await?;
+    /// let mut burst: VecDeque<Add> = (1..=3).map(Add).collect();
+    /// assert_eq!(counter.try_tell_many(&mut burst)?, 3);
+    /// assert!(burst.is_empty());
+    /// assert_eq!(counter.ask(Get).await?, 6);
+    /// # system.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// `Stopped` when the actor has stopped for good, and for a remote actor the error of the
+    /// first message (`Unreachable`, `NotRemote`, ...), with nothing taken out of `msgs`. A
+    /// remote send that fails after some went returns how many went; the failing message
+    /// stays first in `msgs`.
+    pub fn try_tell_many<M>(&self, msgs: &mut VecDeque<M>) -> Result<usize, SendError<()>>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        match &self.route {
+            Route::Local(mb) => {
+                let mut told: VecDeque<Box<Told<M>>> = msgs.drain(..).map(Told::new).collect();
+                let sent = mb.try_push_many(&mut told);
+                // What did not go goes back, in order (rare: the mailbox was full or closed).
+                msgs.extend(told.into_iter().map(|t| t.into_message()));
+                sent.map_err(|_| SendError::Stopped(()))
+            }
+            Route::Remote(r) => {
+                let mut sent = 0;
+                while let Some(msg) = msgs.front() {
+                    match r.try_tell(MessageRef::new(msg)) {
+                        Ok(()) => sent += 1,
+                        Err(SendError::Full(())) => break,
+                        Err(e) if sent == 0 => return Err(e),
+                        Err(_) => break,
+                    }
+                    msgs.pop_front();
+                }
+                Ok(sent)
+            }
         }
     }
 

@@ -180,6 +180,31 @@ impl<A: Actor> Mailbox<A> {
         Ok(())
     }
 
+    /// Queues envelopes from the front of `envs`, in order, as many as there is room for,
+    /// under one lock and with at most one wake-up of the receiver. Returns how many were
+    /// queued; the rest stay in `envs`.
+    pub(crate) fn try_push_many<E: Enqueue<A>>(
+        &self,
+        envs: &mut VecDeque<E>,
+    ) -> Result<usize, PushError> {
+        let mut q = self.lock();
+        if q.closed {
+            return Err(PushError::Closed);
+        }
+        let room = self.capacity.saturating_sub(q.queue.len() + q.in_hand);
+        let n = room.min(envs.len());
+        if n == 0 {
+            return Ok(0);
+        }
+        q.queue.extend(envs.drain(..n).map(Enqueue::into_envelope));
+        let waker = q.rx_waker.take();
+        drop(q);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Ok(n)
+    }
+
     /// Queues `env`, waiting for room. Hands it back if the mailbox is closed.
     ///
     /// Cancel-safe: dropping the future before it completes leaves nothing queued.

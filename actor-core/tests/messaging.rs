@@ -1,5 +1,6 @@
 //! Delivery through `ActorRef`: tell, try_tell, ask, time-outs, recipients.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use actor_core::{
@@ -160,6 +161,45 @@ async fn try_tell_on_a_full_mailbox_returns_the_message() {
     gate.add_permits(1);
     assert_eq!(actor.ask(Seen).await, Ok(vec![1]));
     system.shutdown().await;
+}
+
+#[tokio::test]
+async fn try_tell_many_queues_what_fits_in_order_and_leaves_the_rest() {
+    let system = ActorSystem::new();
+    let actor = system
+        .spawn_with(Recorder::default(), SpawnOptions::new().mailbox_capacity(4))
+        .await
+        .expect("spawn");
+    let gate = Arc::new(Semaphore::new(0));
+    actor.try_tell(Gate(gate.clone())).expect("fits");
+    let mut burst: VecDeque<Record> = (1..=5).map(Record).collect();
+    assert!(
+        matches!(actor.try_tell_many(&mut burst), Ok(3)),
+        "room for three"
+    );
+    let left: Vec<u64> = burst.iter().map(|r| r.0).collect();
+    assert_eq!(left, vec![4, 5], "the rest stay, in order");
+    assert!(matches!(actor.try_tell_many(&mut burst), Ok(0)), "full");
+    assert_eq!(burst.len(), 2);
+    gate.add_permits(1);
+    for r in burst.drain(..) {
+        actor.tell(r).await.expect("room again");
+    }
+    assert_eq!(actor.ask(Seen).await, Ok(vec![1, 2, 3, 4, 5]));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn try_tell_many_to_a_stopped_actor_fails_and_keeps_every_message() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    system.shutdown().await;
+    let mut burst: VecDeque<Record> = (1..=3).map(Record).collect();
+    assert!(matches!(
+        actor.try_tell_many(&mut burst),
+        Err(SendError::Stopped(()))
+    ));
+    assert_eq!(burst.len(), 3);
 }
 
 #[tokio::test]

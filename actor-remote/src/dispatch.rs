@@ -1,13 +1,16 @@
 //! The hosting side: frames from peers to the local actors this node serves.
 //!
 //! Each stream a peer opens is served by one task, in order: every frame already received is
-//! decoded in place (nothing copied) and dispatched before the task reads on. A tell goes
-//! straight into the mailbox when it has room; when it is full the task waits for room, which
-//! holds back the stream and so, through QUIC flow control, the sender. An ask is queued and
+//! decoded in place (nothing copied) and dispatched before the task reads on. Consecutive
+//! tells of one message type to one actor are decoded into a [`TellRun`] and go into the
+//! mailbox together, with one lock, once the read's frames are walked (or a frame of another
+//! kind comes); when the mailbox is full the task waits for room, which holds back the stream
+//! and so, through QUIC flow control, the sender. An ask is queued and
 //! its pending reply kept by the same task, which writes each reply back on the stream as soon
 //! as it is ready (several ready ones in one write). Unknown names and tags get an error reply,
 //! never a panic; a tell that cannot be delivered is logged and dropped.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use actor_core::trace::TraceContext;
-use actor_core::{ActorRef, ActorSystem};
+use actor_core::{ActorRef, ActorSystem, Handler, SendError};
 use bytes::{Buf, BytesMut};
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -25,10 +28,11 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
 use crate::codec::{
-    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, encode_body, encode_frame,
+    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, decode_body, encode_body,
+    encode_frame,
 };
 use crate::connection::PeerLink;
-use crate::message::{Accepts, Delivery, PendingBytes, RemoteActor};
+use crate::message::{Accepts, PendingBytes, RemoteActor, RemoteMessage};
 use crate::stats::Counters;
 use crate::wire_error::RemoteError;
 
@@ -42,9 +46,9 @@ pub(crate) trait Served: Send + Sync + 'static {
     }
     fn id(&self) -> u64;
     fn tell<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> BoxFuture<'a, Result<(), RemoteError>>;
-    /// Delivers a tell now if that needs no waiting (see [`Delivery`]).
-    fn tell_now<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> Delivery<'a> {
-        Delivery::Waiting(self.tell(tag, body))
+    /// A [`TellRun`] for tells tagged `tag`, if this target delivers tells in runs.
+    fn tell_run(self: Arc<Self>, _tag: &str) -> Option<Box<dyn TellRun>> {
+        None
     }
     fn send_ask(
         &self,
@@ -125,21 +129,9 @@ impl<A: RemoteActor> Served for ServedActor<A> {
         })
     }
 
-    fn tell_now<'a>(&'a self, tag: &'a str, body: &'a [u8]) -> Delivery<'a> {
-        let Some(inbound) = self.accepts.inbound(tag) else {
-            return Delivery::Done(Err(RemoteError::UnknownMessage(tag.to_string())));
-        };
-        // Optimistic: the actor under the name is almost always the one we hold, so try it
-        // without the liveness check and the ref clone; look the name up again only if it
-        // has stopped for good.
-        let first = {
-            let actor = self.actor.lock().unwrap_or_else(PoisonError::into_inner);
-            inbound.tell_now(&actor, body)
-        };
-        match first {
-            Delivery::Done(Err(RemoteError::Stopped)) => inbound.tell_now(&self.current(), body),
-            other => other,
-        }
+    fn tell_run(self: Arc<Self>, tag: &str) -> Option<Box<dyn TellRun>> {
+        let inbound = Arc::clone(self.accepts.inbound(tag)?);
+        Some(inbound.run(self))
     }
 
     fn send_ask(
@@ -154,6 +146,129 @@ impl<A: RemoteActor> Served for ServedActor<A> {
                 Box::pin(async move { Err(unknown) })
             }
         }
+    }
+}
+
+/// Consecutive tells of one message type to one served actor, decoded as their frames are
+/// read and delivered together: one mailbox lock and one wake-up of the actor for all the
+/// tells of a read, where delivering each frame on its own pays both per message.
+pub(crate) trait TellRun: Send {
+    /// The tag of the run's message type.
+    fn tag(&self) -> &'static str;
+    /// Decodes one more tell into the run; a body that does not decode is refused (and
+    /// nothing else is lost).
+    fn push(&mut self, body: &[u8]) -> Result<(), RemoteError>;
+    /// Delivers the tells decoded so far, in order: at once if the mailbox has room for
+    /// them (`None`), or through the returned future, which waits for room (holding back the
+    /// stream, and through QUIC flow control the sender). An actor that stopped for good
+    /// loses the run; the error says so.
+    fn flush(&mut self) -> Option<BoxFuture<'_, Result<(), RemoteError>>>;
+    /// Tells decoded and not yet delivered.
+    fn len(&self) -> usize;
+}
+
+/// The [`TellRun`] of message type `M` to a served actor of type `A`.
+pub(crate) struct MessageRun<A: RemoteActor, M> {
+    served: Arc<ServedActor<A>>,
+    msgs: VecDeque<M>,
+}
+
+impl<A: RemoteActor, M> MessageRun<A, M> {
+    pub(crate) fn new(served: Arc<ServedActor<A>>) -> Self {
+        Self {
+            served,
+            msgs: VecDeque::new(),
+        }
+    }
+}
+
+impl<A, M> TellRun for MessageRun<A, M>
+where
+    A: RemoteActor + Handler<M>,
+    M: RemoteMessage,
+{
+    fn tag(&self) -> &'static str {
+        M::TAG
+    }
+
+    fn push(&mut self, body: &[u8]) -> Result<(), RemoteError> {
+        let msg = decode_body::<M>(body).map_err(|e| RemoteError::Decode(e.to_string()))?;
+        self.msgs.push_back(msg);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Option<BoxFuture<'_, Result<(), RemoteError>>> {
+        if self.msgs.is_empty() {
+            return None;
+        }
+        // Optimistic: the actor under the name is almost always the one held, so try it
+        // without the liveness check and the ref clone; look the name up again only if it
+        // has stopped for good.
+        let first = {
+            let actor = self
+                .served
+                .actor
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            actor.try_tell_many(&mut self.msgs)
+        };
+        let sent = match first {
+            Err(SendError::Stopped(())) => self.served.current().try_tell_many(&mut self.msgs),
+            other => other,
+        };
+        match sent {
+            Ok(_) if self.msgs.is_empty() => None,
+            Ok(_) => Some(Box::pin(async move {
+                // The mailbox is full: wait for room for the next tell, then send as many
+                // as fit, until all are in.
+                let actor = self.served.current();
+                while let Some(msg) = self.msgs.pop_front() {
+                    let sent = match actor.tell(msg).await {
+                        Ok(()) => actor.try_tell_many(&mut self.msgs).map(drop),
+                        Err(e) => Err(e.map(drop)),
+                    };
+                    if let Err(e) = sent {
+                        self.msgs.clear();
+                        return Err(RemoteError::from_send(e));
+                    }
+                }
+                Ok(())
+            })),
+            Err(e) => {
+                self.msgs.clear();
+                Some(Box::pin(async move { Err(RemoteError::from_send(e)) }))
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.msgs.len()
+    }
+}
+
+/// The run of tells a stream is collecting, and the served actor it is for.
+struct OpenRun {
+    served: Arc<dyn Served>,
+    run: Box<dyn TellRun>,
+}
+
+impl OpenRun {
+    /// Whether a tell tagged `tag` to `served` continues this run.
+    fn continues(&self, served: &Arc<dyn Served>, tag: &str) -> bool {
+        Arc::ptr_eq(&self.served, served) && self.run.tag() == tag
+    }
+}
+
+/// Delivers the tells of the stream's open run, if any; failures are logged and dropped, as
+/// for any tell.
+async fn flush_run(run: &mut Option<OpenRun>, link: &PeerLink) {
+    let Some(open) = run else { return };
+    let count = open.run.len();
+    let Some(waiting) = open.run.flush() else {
+        return;
+    };
+    if let Err(e) = waiting.await {
+        tracing::debug!(peer = %link.node(), tag = %open.run.tag(), tells = count, error = %e, "remote tells not delivered");
     }
 }
 
@@ -181,6 +296,8 @@ pub(crate) async fn serve_stream(
     };
     // The served actor of the last target: a stream almost always carries one target.
     let mut cached: Option<(String, Arc<dyn Served>)> = None;
+    // The tells read so far that continue one run, delivered before anything else is.
+    let mut run: Option<OpenRun> = None;
     let mut reading = true;
     loop {
         // Every complete frame received so far, in order, before reading on.
@@ -190,6 +307,8 @@ pub(crate) async fn serve_stream(
                     Ok(Some(decoded)) => decoded,
                     Ok(None) => break,
                     Err(e) => {
+                        // What came before the offending frame was sound.
+                        flush_run(&mut run, &link).await;
                         link.violation(&e);
                         return;
                     }
@@ -212,6 +331,26 @@ pub(crate) async fn serve_stream(
                     },
                     _ => None,
                 };
+                if let (FrameKind::Tell, None, Some(served)) = (frame.kind, frame.trace, &served) {
+                    if !run.as_ref().is_some_and(|r| r.continues(served, frame.tag)) {
+                        flush_run(&mut run, &link).await;
+                        run = Arc::clone(served).tell_run(frame.tag).map(|r| OpenRun {
+                            served: Arc::clone(served),
+                            run: r,
+                        });
+                    }
+                    match &mut run {
+                        Some(open) => {
+                            if let Err(e) = open.run.push(frame.body) {
+                                tracing::debug!(peer = %link.node(), target = ?frame.target, tag = %frame.tag, error = %e, "remote tell not delivered");
+                            }
+                        }
+                        None => deliver_tell(&frame, Some(&**served), &link).await,
+                    }
+                    buf.advance(len);
+                    continue;
+                }
+                flush_run(&mut run, &link).await;
                 match frame.kind {
                     FrameKind::Tell => deliver_tell(&frame, served.as_deref(), &link).await,
                     FrameKind::Ask => {
@@ -242,6 +381,7 @@ pub(crate) async fn serve_stream(
                 }
                 buf.advance(len);
             }
+            flush_run(&mut run, &link).await;
         }
         if !reading && writer.replies.is_empty() {
             return;
@@ -266,10 +406,7 @@ pub(crate) async fn serve_stream(
 async fn deliver_tell(frame: &FrameRef<'_>, served: Option<&dyn Served>, link: &PeerLink) {
     let outcome = match (served, frame.trace) {
         (None, _) => Err(unknown_actor(frame)),
-        (Some(s), None) => match s.tell_now(frame.tag, frame.body) {
-            Delivery::Done(outcome) => outcome,
-            Delivery::Waiting(queued) => queued.await,
-        },
+        (Some(s), None) => s.tell(frame.tag, frame.body).await,
         // The sender's trace context is current while the message is queued, so the handler
         // runs in the same trace.
         (Some(s), Some(t)) => traced(t, s.tell(frame.tag, frame.body)).await,

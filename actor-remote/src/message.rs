@@ -43,6 +43,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::codec::{CodecError, decode_body, encode_body, encode_body_into};
+use crate::dispatch::{MessageRun, ServedActor, TellRun};
 use crate::wire_error::RemoteError;
 
 /// A message that may cross nodes: serde for itself and its reply, and a stable tag.
@@ -164,19 +165,8 @@ fn decode_reply<M: RemoteMessage>(bytes: &[u8]) -> Result<ErasedReply, CodecErro
 /// A reply still being computed by the hosting actor, already encoded when ready.
 pub(crate) type PendingBytes = BoxFuture<'static, Result<Bytes, RemoteError>>;
 
-/// How far a delivery got without waiting.
-pub(crate) enum Delivery<'a> {
-    /// Delivered, or failed for good.
-    Done(Result<(), RemoteError>),
-    /// The mailbox is full: delivered once this resolves.
-    Waiting(BoxFuture<'a, Result<(), RemoteError>>),
-}
-
 /// The hosting side of one message type: decode, deliver, encode the reply.
 pub(crate) trait Inbound<A: Actor>: Send + Sync {
-    /// Decodes and delivers a tell now if the mailbox has room; otherwise returns the wait
-    /// (the only case that allocates here).
-    fn tell_now(&self, actor: &ActorRef<A>, body: &[u8]) -> Delivery<'static>;
     fn tell<'a>(
         &self,
         actor: &'a ActorRef<A>,
@@ -187,6 +177,10 @@ pub(crate) trait Inbound<A: Actor>: Send + Sync {
         actor: ActorRef<A>,
         body: &[u8],
     ) -> BoxFuture<'static, Result<PendingBytes, RemoteError>>;
+    /// A run of tells of this message type to the served actor (see [`TellRun`]).
+    fn run(&self, served: Arc<ServedActor<A>>) -> Box<dyn TellRun>
+    where
+        A: RemoteActor;
 }
 
 struct InboundMessage<M>(std::marker::PhantomData<fn(M)>);
@@ -202,23 +196,6 @@ where
     A: Handler<M>,
     M: RemoteMessage,
 {
-    fn tell_now(&self, actor: &ActorRef<A>, body: &[u8]) -> Delivery<'static> {
-        let msg = match decode_body::<M>(body) {
-            Ok(msg) => msg,
-            Err(e) => return Delivery::Done(Err(RemoteError::Decode(e.to_string()))),
-        };
-        match actor.try_tell(msg) {
-            Ok(()) => Delivery::Done(Ok(())),
-            Err(SendError::Full(msg)) => {
-                let actor = actor.clone();
-                Delivery::Waiting(Box::pin(async move {
-                    actor.tell(msg).await.map_err(RemoteError::from_send)
-                }))
-            }
-            Err(e) => Delivery::Done(Err(RemoteError::from_send(e))),
-        }
-    }
-
     fn tell<'a>(
         &self,
         actor: &'a ActorRef<A>,
@@ -247,10 +224,17 @@ where
             Ok(reply)
         })
     }
+
+    fn run(&self, served: Arc<ServedActor<A>>) -> Box<dyn TellRun>
+    where
+        A: RemoteActor,
+    {
+        Box::new(MessageRun::<A, M>::new(served))
+    }
 }
 
 impl RemoteError {
-    fn from_send<M>(e: SendError<M>) -> Self {
+    pub(crate) fn from_send<M>(e: SendError<M>) -> Self {
         match e {
             SendError::Full(_) => RemoteError::Overloaded,
             _ => RemoteError::Stopped,
