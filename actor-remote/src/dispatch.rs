@@ -5,32 +5,26 @@
 //! tells of one message type to one actor are decoded into a [`TellRun`] and go into the
 //! mailbox together, with one lock, once the read's frames are walked (or a frame of another
 //! kind comes); when the mailbox is full the task waits for room, which holds back the stream
-//! and so, through QUIC flow control, the sender. An ask is queued and
-//! its pending reply kept by the same task, which writes each reply back on the stream as soon
-//! as it is ready (several ready ones in one write). Unknown names and tags get an error reply,
-//! never a panic; a tell that cannot be delivered is logged and dropped.
+//! and so, through QUIC flow control, the sender. An ask is queued with its actor, and its
+//! answer is written back on the stream by whichever task completes it, usually the actor's
+//! (see [`crate::answers`]). Unknown names and tags get an error reply, never a panic; a tell
+//! that cannot be delivered is logged and dropped.
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use actor_core::trace::TraceContext;
 use actor_core::{ActorRef, ActorSystem, Handler, SendError};
 use bytes::{Buf, BytesMut};
-use futures::FutureExt;
 use futures::future::BoxFuture;
-use futures::stream::{FuturesUnordered, StreamExt};
 use quinn::{RecvStream, SendStream};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::codec::{
-    CodecError, Frame, FrameDecoder, FrameKind, FrameRef, TargetRef, decode_body, encode_body,
-    encode_frame,
-};
+use crate::answers::ReplySink;
+use crate::codec::{CodecError, FrameDecoder, FrameKind, FrameRef, TargetRef, decode_body};
 use crate::connection::PeerLink;
 use crate::message::{Accepts, PendingBytes, RemoteActor, RemoteMessage};
 use crate::stats::Counters;
@@ -287,13 +281,8 @@ pub(crate) async fn serve_stream(
     let permits = link.host_permits();
     let mut decoder = FrameDecoder::new(link.max_frame_len());
     let mut buf = BytesMut::with_capacity(16 * 1024);
-    let mut writer = ReplyWriter {
-        send,
-        out: BytesMut::new(),
-        link: Arc::clone(&link),
-        replies: FuturesUnordered::new(),
-        written: Vec::new(),
-    };
+    let sink = ReplySink::new(send, Arc::clone(&link));
+    let _close = sink.closing();
     // The served actor of the last target: a stream almost always carries one target.
     let mut cached: Option<(String, Arc<dyn Served>)> = None;
     // The tells read so far that continue one run, delivered before anything else is.
@@ -358,18 +347,14 @@ pub(crate) async fn serve_stream(
                             Ok(permit) => permit,
                             Err(TryAcquireError::Closed) => return,
                             Err(TryAcquireError::NoPermits) => {
-                                match writer.wait_for_permit(&permits).await {
+                                match wait_for_permit(&permits, &sink).await {
                                     Some(permit) => permit,
                                     None => return,
                                 }
                             }
                         };
                         let pending = queue_ask(&frame, served.as_deref()).await;
-                        writer.replies.push(Answer {
-                            id: frame.correlation_id,
-                            pending,
-                            permit: Some(permit),
-                        });
+                        sink.answer(frame.correlation_id, pending, permit);
                     }
                     other => {
                         link.violation(&CodecError::InvalidHeader {
@@ -383,12 +368,12 @@ pub(crate) async fn serve_stream(
             }
             flush_run(&mut run, &link).await;
         }
-        if !reading && writer.replies.is_empty() {
+        if !reading && sink.is_idle() {
             return;
         }
         tokio::select! {
-            Some(reply) = writer.replies.next(), if !writer.replies.is_empty() => {
-                if !writer.write(reply).await {
+            written = sink.write_queued() => {
+                if !written {
                     return;
                 }
             }
@@ -439,85 +424,20 @@ async fn traced<F: Future>(t: crate::codec::TraceContext, fut: F) -> F::Output {
     actor_core::trace::in_context(context, fut).await
 }
 
-/// The pending reply of one ask, holding its permit until the answer is written.
-struct Answer {
-    id: u64,
-    pending: PendingBytes,
-    permit: Option<OwnedSemaphorePermit>,
-}
-
-impl Future for Answer {
-    type Output = (Frame, Option<OwnedSemaphorePermit>);
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.id;
-        let reply = std::task::ready!(self.pending.poll_unpin(cx));
-        Poll::Ready((answer(id, reply), self.permit.take()))
-    }
-}
-
-/// The sending half of a served stream and the replies still to be written on it.
-struct ReplyWriter {
-    send: SendStream,
-    out: BytesMut,
-    link: Arc<PeerLink>,
-    replies: FuturesUnordered<Answer>,
-    /// Permits of the answers being written: released once they are on the stream, so a node
-    /// that drains its asks before leaving does not leave with an answer unwritten.
-    written: Vec<OwnedSemaphorePermit>,
-}
-
-impl ReplyWriter {
-    /// Writes `first` and every other reply ready now in one write; false once the stream
-    /// is gone.
-    async fn write(&mut self, first: (Frame, Option<OwnedSemaphorePermit>)) -> bool {
-        self.out.clear();
-        let mut frames = 0u64;
-        let mut next = Some(first);
-        while let Some((frame, permit)) = next.take() {
-            self.written.extend(permit);
-            match encode_frame(&frame, &mut self.out) {
-                Ok(()) => frames += 1,
-                Err(e) => {
-                    tracing::error!(peer = %self.link.node(), error = %e, "reply not encodable; dropped")
+/// Waits for a permit to work on one more ask, writing queued answers meanwhile (they free
+/// permits); `None` once the stream or the node is gone.
+async fn wait_for_permit(
+    permits: &Arc<Semaphore>,
+    sink: &ReplySink,
+) -> Option<OwnedSemaphorePermit> {
+    loop {
+        tokio::select! {
+            permit = Arc::clone(permits).acquire_owned() => return permit.ok(),
+            written = sink.write_queued() => {
+                if !written {
+                    return None;
                 }
             }
-            next = self.replies.next().now_or_never().flatten();
-        }
-        if let Err(e) = self.send.write_all(&self.out).await {
-            tracing::debug!(peer = %self.link.node(), error = %e, "stream write failed");
-            return false;
-        }
-        let c = self.link.counters();
-        Counters::add(&c.frames_sent, frames);
-        Counters::add(&c.writes, 1);
-        Counters::add(&c.bytes_sent, self.out.len() as u64);
-        self.written.clear();
-        true
-    }
-
-    /// Waits for a permit to work on one more ask, writing replies meanwhile (they free
-    /// permits); `None` once the stream or the node is gone.
-    async fn wait_for_permit(&mut self, permits: &Arc<Semaphore>) -> Option<OwnedSemaphorePermit> {
-        loop {
-            tokio::select! {
-                permit = Arc::clone(permits).acquire_owned() => return permit.ok(),
-                Some(reply) = self.replies.next(), if !self.replies.is_empty() => {
-                    if !self.write(reply).await {
-                        return None;
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn answer(id: u64, reply: Result<bytes::Bytes, RemoteError>) -> Frame {
-    match reply {
-        Ok(body) => Frame::reply(id, body),
-        Err(e) => {
-            let body = encode_body(&e).unwrap_or_default();
-            Frame::error(id, body)
         }
     }
 }

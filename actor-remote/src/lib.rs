@@ -71,6 +71,7 @@
 //! end (QUIC flow control carries back-pressure to the sender), and a peer that sends garbage
 //! or oversized frames is disconnected alone.
 
+mod answers;
 pub mod auth;
 mod cluster;
 pub mod codec;

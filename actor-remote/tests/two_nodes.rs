@@ -113,6 +113,29 @@ impl Handler<Blob> for Echo {
     }
 }
 
+/// A reply whose `Serialize` panics: a bug in user code on the serving side.
+#[derive(Debug, PartialEq, Deserialize)]
+struct Unsendable;
+impl Serialize for Unsendable {
+    fn serialize<S: serde::Serializer>(&self, _serializer: S) -> Result<S::Ok, S::Error> {
+        panic!("this reply cannot be serialized")
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Unanswerable;
+impl Message for Unanswerable {
+    type Reply = Unsendable;
+}
+impl RemoteMessage for Unanswerable {
+    const TAG: &'static str = "test.echo.unanswerable.v1";
+}
+impl Handler<Unanswerable> for Echo {
+    async fn handle(&mut self, _msg: Unanswerable, _ctx: &mut Context<Self>) -> Unsendable {
+        Unsendable
+    }
+}
+
 /// Handled locally but not declared remote.
 struct LocalOnly;
 impl Message for LocalOnly {
@@ -130,7 +153,8 @@ impl RemoteActor for Echo {
             .message::<Summary>()
             .message::<Slow>()
             .message::<Boom>()
-            .message::<Blob>();
+            .message::<Blob>()
+            .message::<Unanswerable>();
     }
 }
 
@@ -331,6 +355,27 @@ async fn a_remote_panic_comes_back_typed_and_the_remote_supervisor_restarts_the_
         Ok((0, false)),
         "a fresh instance answers"
     );
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reply_that_cannot_be_serialized_fails_its_ask_alone() {
+    quiet_panics();
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    echo.tell(Record(0)).await.expect("tell");
+    assert!(
+        matches!(echo.ask(Unanswerable).await, Err(AskError::Codec(_))),
+        "the encoding failure comes back typed"
+    );
+    assert_eq!(
+        echo.ask(Summary).await,
+        Ok((1, true)),
+        "the same instance answers: the handler did not fail"
+    );
+    let local = b.system().lookup::<Echo>("echo").expect("echo");
+    assert_eq!(local.stats().map(|s| s.restarts), Some(0));
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -1,0 +1,287 @@
+//! The serving side's answers: each ask a peer sent on a stream is answered on that stream
+//! from the task that completes it, which is almost always the actor's own.
+//!
+//! An ask's pending reply is polled with a waker of its own ([`AnswerSlot`]) rather than by
+//! the stream's task: when the actor answers, the wake-up polls the reply at once, in the
+//! actor's task, encodes the answer frame and writes it to the stream with a non-blocking
+//! write. The round trip so skips a task hop on the serving side (actor to stream task and
+//! back to the connection), the one the asking side already saves by reading its own replies
+//! ([`crate::replies`]). What the stream does not take at once (flow control) stays queued in
+//! the [`ReplySink`] and the stream's task writes it.
+
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use bytes::{Buf, BytesMut};
+use quinn::SendStream;
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+use crate::codec::{Frame, encode_body, encode_frame};
+use crate::connection::PeerLink;
+use crate::message::PendingBytes;
+use crate::stats::Counters;
+use crate::wire_error::RemoteError;
+
+struct SinkState {
+    /// The stream, while nobody writes to it (the stream's task has it out while it writes).
+    send: Option<SendStream>,
+    /// Answer frames encoded and not yet written.
+    out: BytesMut,
+    frames: u64,
+    /// Permits of the asks whose answers are in `out`: released once written, so a node that
+    /// drains its asks before leaving does not leave with an answer unwritten.
+    permits: Vec<OwnedSemaphorePermit>,
+    /// Asks taken and not answered yet.
+    open: usize,
+    /// The stream could not be written: answers are dropped.
+    failed: bool,
+}
+
+/// The sending half of a served stream, shared by the stream's task and every answer on it.
+pub(crate) struct ReplySink {
+    state: Mutex<SinkState>,
+    /// Wakes the stream's task: answers are queued for it to write, or the last one is in.
+    flush: Notify,
+    link: Arc<PeerLink>,
+}
+
+impl ReplySink {
+    pub(crate) fn new(send: SendStream, link: Arc<PeerLink>) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new(SinkState {
+                send: Some(send),
+                out: BytesMut::new(),
+                frames: 0,
+                permits: Vec::new(),
+                open: 0,
+                failed: false,
+            }),
+            flush: Notify::new(),
+            link,
+        })
+    }
+
+    /// A guard that [closes](Self::close) the sink when the stream's task ends, however it
+    /// ends (returning, or dropped when its link goes).
+    pub(crate) fn closing(self: &Arc<Self>) -> CloseOnDrop {
+        CloseOnDrop(Arc::clone(self))
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SinkState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts answering the ask `id` with `pending`: polled now, and then from whichever task
+    /// wakes it, until it resolves and its answer is written (or queued).
+    pub(crate) fn answer(
+        self: &Arc<Self>,
+        id: u64,
+        pending: PendingBytes,
+        permit: OwnedSemaphorePermit,
+    ) {
+        self.lock().open += 1;
+        let slot = Arc::new(AnswerSlot {
+            id,
+            pending: Mutex::new(Some((pending, permit))),
+            woken: AtomicBool::new(false),
+            sink: Arc::clone(self),
+        });
+        slot.poll();
+    }
+
+    /// Queues the answer frame of a resolved ask and writes what is queued if nobody else is
+    /// writing and the stream takes it without waiting; otherwise the stream's task is woken
+    /// to write it.
+    fn complete(&self, frame: &Frame, permit: OwnedSemaphorePermit) {
+        let mut s = self.lock();
+        s.open = s.open.saturating_sub(1);
+        if s.failed {
+            drop(s);
+            self.flush.notify_one();
+            return;
+        }
+        match encode_frame(frame, &mut s.out) {
+            Ok(()) => s.frames += 1,
+            Err(e) => {
+                tracing::error!(peer = %self.link.node(), error = %e, "reply not encodable; dropped");
+            }
+        }
+        s.permits.push(permit);
+        if !write_through(&mut s, self.link.counters()) || s.open == 0 {
+            drop(s);
+            self.flush.notify_one();
+        }
+    }
+
+    /// Closes the stream: the stream's task has ended, so answers still to come are dropped
+    /// (their asks fail on the asking side as the stream ends there).
+    pub(crate) fn close(&self) {
+        let mut s = self.lock();
+        s.failed = true;
+        s.out.clear();
+        s.permits.clear();
+        // Dropping the sending half finishes the stream.
+        s.send = None;
+    }
+
+    /// Whether every ask taken is answered and written.
+    pub(crate) fn is_idle(&self) -> bool {
+        let s = self.lock();
+        s.open == 0 && (s.out.is_empty() || s.failed) && (s.send.is_some() || s.failed)
+    }
+
+    /// The stream's task: waits until answers are queued (or the last one is in), then writes
+    /// what is queued. `false` once the stream cannot be written.
+    pub(crate) async fn write_queued(&self) -> bool {
+        self.flush.notified().await;
+        let (mut send, out, frames, permits) = {
+            let mut s = self.lock();
+            if s.failed {
+                return false;
+            }
+            if s.out.is_empty() {
+                return true;
+            }
+            let Some(send) = s.send.take() else {
+                return true;
+            };
+            let out = std::mem::take(&mut s.out);
+            let frames = std::mem::take(&mut s.frames);
+            (send, out, frames, std::mem::take(&mut s.permits))
+        };
+        let written = send.write_all(&out).await;
+        let mut s = self.lock();
+        s.send = Some(send);
+        match written {
+            Ok(()) => {
+                self.link.counters().wrote(frames, out.len());
+                drop(permits);
+                if !s.out.is_empty() {
+                    // Queued while the stream was out: written on the next turn.
+                    drop(s);
+                    self.flush.notify_one();
+                }
+                true
+            }
+            Err(e) => {
+                tracing::debug!(peer = %self.link.node(), error = %e, "stream write failed");
+                s.failed = true;
+                s.out.clear();
+                s.permits.clear();
+                false
+            }
+        }
+    }
+}
+
+/// Closes a [`ReplySink`] when dropped.
+pub(crate) struct CloseOnDrop(Arc<ReplySink>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Writes what is queued, if the stream is attached and takes all of it at once. Returns
+/// whether all of it went.
+fn write_through(s: &mut SinkState, counters: &Counters) -> bool {
+    let SinkState {
+        send,
+        out,
+        frames,
+        permits,
+        ..
+    } = s;
+    let Some(send) = send.as_mut() else {
+        return false;
+    };
+    let mut cx = Context::from_waker(Waker::noop());
+    while !out.is_empty() {
+        match Pin::new(&mut *send).poll_write(&mut cx, out) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                Counters::add(&counters.bytes_sent, n as u64);
+                out.advance(n);
+            }
+            _ => return false,
+        }
+    }
+    Counters::add(&counters.frames_sent, std::mem::take(frames));
+    Counters::add(&counters.writes, 1);
+    permits.clear();
+    true
+}
+
+/// One ask being answered: its pending reply, polled by its own waker.
+struct AnswerSlot {
+    id: u64,
+    pending: Mutex<Option<(PendingBytes, OwnedSemaphorePermit)>>,
+    /// Woken while being polled (the poll runs again before it lets go).
+    woken: AtomicBool,
+    sink: Arc<ReplySink>,
+}
+
+impl AnswerSlot {
+    /// Polls the pending reply, in the calling task; once resolved, answers it.
+    fn poll(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        loop {
+            // A wake that comes while another task polls is left to that poll, which looks
+            // at `woken` again before and after it lets go.
+            let mut slot = match self.pending.try_lock() {
+                Ok(slot) => slot,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            while self.woken.swap(false, Ordering::AcqRel) {
+                let Some((pending, _)) = slot.as_mut() else {
+                    return;
+                };
+                let waker = Waker::from(Arc::clone(self));
+                let mut cx = Context::from_waker(&waker);
+                // A reply whose encoding panics (a user's `Serialize`) fails this ask alone;
+                // the task that woke it (usually the actor's) is not the one to unwind.
+                let polled =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| pending.as_mut().poll(&mut cx)));
+                let reply = match polled {
+                    Ok(Poll::Pending) => continue,
+                    Ok(Poll::Ready(reply)) => reply,
+                    Err(_) => Err(RemoteError::Encode("encoding the reply panicked".into())),
+                };
+                if let Some((_, permit)) = slot.take() {
+                    drop(slot);
+                    self.sink.complete(&answer(self.id, reply), permit);
+                }
+                return;
+            }
+            drop(slot);
+            if !self.woken.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+}
+
+impl Wake for AnswerSlot {
+    fn wake(self: Arc<Self>) {
+        self.poll();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.poll();
+    }
+}
+
+/// The frame answering the ask `id`.
+fn answer(id: u64, reply: Result<bytes::Bytes, RemoteError>) -> Frame {
+    match reply {
+        Ok(body) => Frame::reply(id, body),
+        Err(e) => {
+            let body = encode_body(&e).unwrap_or_default();
+            Frame::error(id, body)
+        }
+    }
+}
