@@ -133,10 +133,15 @@ impl ReplySink {
         s.open == 0 && (s.out.is_empty() || s.failed) && (s.send.is_some() || s.failed)
     }
 
-    /// The stream's task: waits until answers are queued (or the last one is in), then writes
-    /// what is queued. `false` once the stream cannot be written.
-    pub(crate) async fn write_queued(&self) -> bool {
+    /// Resolves when answers are queued for the stream's task to write (or the last one is
+    /// in). Cancel-safe: it only waits.
+    pub(crate) async fn wait_queued(&self) {
         self.flush.notified().await;
+    }
+
+    /// The stream's task: writes what is queued. `false` once the stream cannot be written.
+    /// Not to be cancelled (it holds the stream while it writes): await it to the end.
+    pub(crate) async fn write_queued(&self) -> bool {
         let (mut send, out, frames, permits) = {
             let mut s = self.lock();
             if s.failed {

@@ -367,13 +367,17 @@ pub(crate) async fn serve_stream(
                 buf.advance(len);
             }
             flush_run(&mut run, &link).await;
+            // A stream that always has more to read never waits, so it would keep its worker
+            // (and the tasks it woke, which wait in that worker's slot) as long as the flood
+            // lasts: one unit of the task's budget per read makes it yield now and then.
+            tokio::task::coop::consume_budget().await;
         }
         if !reading && sink.is_idle() {
             return;
         }
         tokio::select! {
-            written = sink.write_queued() => {
-                if !written {
+            () = sink.wait_queued() => {
+                if !sink.write_queued().await {
                     return;
                 }
             }
@@ -433,8 +437,8 @@ async fn wait_for_permit(
     loop {
         tokio::select! {
             permit = Arc::clone(permits).acquire_owned() => return permit.ok(),
-            written = sink.write_queued() => {
-                if !written {
+            () = sink.wait_queued() => {
+                if !sink.write_queued().await {
                     return None;
                 }
             }
