@@ -123,6 +123,9 @@ struct Announcing {
     leaving: bool,
 }
 
+/// The send priority of the control stream; data streams keep quinn's default, 0.
+const CONTROL_PRIORITY: i32 = 1;
+
 /// Settings of a link taken from the node's configuration.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LinkLimits {
@@ -148,6 +151,11 @@ impl LinkTasks {
             control_recv,
             inbox,
         } = self;
+        // Membership probes, registries and leaves go ahead of data: a flood of tells on
+        // the data streams must not delay an ack until the peer takes this node for down.
+        if control_send.set_priority(CONTROL_PRIORITY).is_err() {
+            tracing::debug!(peer = %link.node(), "control stream closed before it was used");
+        }
         let writer = Arc::clone(&link);
         tokio::spawn(async move {
             let control = Arc::clone(&writer.control);
