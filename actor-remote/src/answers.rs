@@ -38,6 +38,8 @@ struct SinkState {
     open: usize,
     /// The stream could not be written: answers are dropped.
     failed: bool,
+    /// The peer finished sending: the stream's task waits for the last answer to end.
+    draining: bool,
 }
 
 /// The sending half of a served stream, shared by the stream's task and every answer on it.
@@ -58,6 +60,7 @@ impl ReplySink {
                 permits: Vec::new(),
                 open: 0,
                 failed: false,
+                draining: false,
             }),
             flush: Notify::new(),
             link,
@@ -110,7 +113,10 @@ impl ReplySink {
             }
         }
         s.permits.push(permit);
-        if !write_through(&mut s, self.link.counters()) || s.open == 0 {
+        // The stream's task is woken only when it has something to do: a wake-up for nothing
+        // would also push the connection's task, just woken by the write, out of this
+        // worker's next-task slot and wake another worker to take it.
+        if !write_through(&mut s, self.link.counters()) || (s.open == 0 && s.draining) {
             drop(s);
             self.flush.notify_one();
         }
@@ -125,6 +131,12 @@ impl ReplySink {
         s.permits.clear();
         // Dropping the sending half finishes the stream.
         s.send = None;
+    }
+
+    /// The stream's task: the peer finished sending, so once every ask taken is answered
+    /// (see [`is_idle`](Self::is_idle)) serving ends; the last answer wakes it.
+    pub(crate) fn drain(&self) {
+        self.lock().draining = true;
     }
 
     /// Whether every ask taken is answered and written.

@@ -385,6 +385,7 @@ pub(crate) async fn serve_stream(
                 if matches!(read, Ok(0) | Err(_)) {
                     // The peer finished sending: answer what is pending, then stop.
                     reading = false;
+                    sink.drain();
                 }
             }
         }
