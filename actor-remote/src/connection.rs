@@ -446,7 +446,7 @@ impl PeerLink {
             lane: Arc::clone(lane),
             id,
             rx,
-            waker: None,
+            waited: false,
         };
         // Closed after the insert: mark_closed may have run before it and missed this entry.
         if self.is_closed() {
@@ -544,8 +544,8 @@ pub(crate) struct PendingAsk {
     lane: Arc<Lane>,
     id: u64,
     rx: oneshot::Receiver<Result<Bytes, AskError>>,
-    /// The waker this ask registered with the lane's stream, if it waited.
-    waker: Option<std::task::Waker>,
+    /// Whether this ask may have registered with the lane's stream as waiting.
+    waited: bool,
 }
 
 impl PendingAsk {
@@ -569,18 +569,15 @@ impl PendingAsk {
                 );
             }
             let link = &self.link;
-            let outcome = self.lane.replies.read(cx, |frame| {
+            // Reading may register this ask as waiting (see `Drop`).
+            self.waited = true;
+            let outcome = self.lane.replies.read(cx, self.id, |frame| {
                 Counters::add(&link.counters.frames_received, 1);
                 on_reply(link, frame);
             });
             match outcome {
                 ReadOutcome::Progress => {}
-                ReadOutcome::Pending => {
-                    if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-                        self.waker = Some(cx.waker().clone());
-                    }
-                    return Poll::Pending;
-                }
+                ReadOutcome::Pending => return Poll::Pending,
                 ReadOutcome::Ended => {
                     // Fails this ask and every other one on the lane (each learns it from
                     // its own reply), unless the connection is gone: then the link fails
@@ -597,7 +594,9 @@ impl Drop for PendingAsk {
     fn drop(&mut self) {
         self.link.lock_pending().remove(&self.id);
         // This asker may have been the one the lane's stream wakes.
-        self.lane.replies.stop_waiting(self.waker.as_ref());
+        if self.waited {
+            self.lane.replies.stop_waiting(Some(self.id));
+        }
     }
 }
 

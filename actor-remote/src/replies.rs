@@ -8,10 +8,12 @@
 //!
 //! An asker waiting for its reply that finds the stream free reads it: it decodes every frame
 //! that has arrived, completes each reply through the link's table of asks in flight (its own
-//! among them), and, when nothing more has arrived, leaves its waker with the stream (the
-//! last asker to read is the one the stream wakes). Every waiting asker also registers with
-//! the lane. An asker that stops waiting (answered, timed out or dropped) wakes the others,
-//! so that one of them reads on while replies are still due; alone, it wakes nobody.
+//! among them), and, when nothing more has arrived, leaves its waker with the stream: it is
+//! the stream's reader, the one the stream wakes. Every waiting asker also registers with
+//! the lane. When the reader stops waiting (answered, timed out or dropped), it wakes one
+//! other waiting asker, which reads on while replies are still due; any other asker leaves
+//! without waking anyone. So a reply costs one wake-up however many askers wait, and an
+//! asker alone wakes nobody.
 
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Waker};
@@ -48,8 +50,17 @@ pub(crate) enum ReadOutcome {
 pub(crate) struct ReplyStream {
     /// `None` until the stream is open, and again once it has ended.
     reader: Mutex<Option<Reader>>,
-    /// The askers waiting for replies on this stream.
-    waiting: Mutex<Vec<Waker>>,
+    /// The askers waiting for replies on this stream, and which of them reads it.
+    waiting: Mutex<Waiting>,
+}
+
+/// The waiting askers, by the id of their ask: one task may wait for several asks.
+#[derive(Default)]
+struct Waiting {
+    askers: Vec<(u64, Waker)>,
+    /// The ask whose task's waker the stream holds (it read last and found nothing more),
+    /// if known; `None` when nobody holds it, so that the next asker to leave hands over.
+    reader: Option<u64>,
 }
 
 impl ReplyStream {
@@ -72,29 +83,43 @@ impl ReplyStream {
     pub(crate) fn read(
         &self,
         cx: &mut Context<'_>,
+        ask: u64,
         mut on_frame: impl FnMut(Frame),
     ) -> ReadOutcome {
         if let Some(mut reader) = self.try_lead() {
             let outcome = read_available(&mut reader, cx, &mut on_frame);
             if matches!(outcome, ReadOutcome::Pending) {
-                // The stream holds this task's waker now; another reader may take it over.
-                self.register(cx.waker());
+                // The stream holds this task's waker now. Recorded while this asker still
+                // holds the stream, so no later reader's record is overwritten.
+                self.register(ask, cx.waker(), true);
             }
             return outcome;
         }
-        self.register(cx.waker());
+        self.register(ask, cx.waker(), false);
         // Whoever read last may have stopped waiting between the first look and the
         // registration: then this asker reads.
         match self.try_lead() {
-            Some(mut reader) => read_available(&mut reader, cx, &mut on_frame),
+            Some(mut reader) => {
+                let outcome = read_available(&mut reader, cx, &mut on_frame);
+                if matches!(outcome, ReadOutcome::Pending) {
+                    self.register(ask, cx.waker(), true);
+                }
+                outcome
+            }
             None => ReadOutcome::Pending,
         }
     }
 
-    fn register(&self, waker: &Waker) {
+    /// Registers the waiting ask `ask`; `reads`: the stream now holds its task's waker.
+    fn register(&self, ask: u64, waker: &Waker, reads: bool) {
         let mut waiting = lock(&self.waiting);
-        if !waiting.iter().any(|w| w.will_wake(waker)) {
-            waiting.push(waker.clone());
+        match waiting.askers.iter_mut().find(|(id, _)| *id == ask) {
+            Some((_, w)) if w.will_wake(waker) => {}
+            Some((_, w)) => *w = waker.clone(),
+            None => waiting.askers.push((ask, waker.clone())),
+        }
+        if reads {
+            waiting.reader = Some(ask);
         }
     }
 
@@ -108,20 +133,29 @@ impl ReplyStream {
         guard.is_some().then_some(guard)
     }
 
-    /// Called by an asker that stops waiting (answered, timed out or dropped), with the
-    /// waker it registered: the stream may hold that waker as its reader's, so every other
-    /// waiting asker is woken and one of them reads on.
-    pub(crate) fn stop_waiting(&self, own: Option<&Waker>) {
+    /// Called by the ask `ask` when it stops waiting (answered, timed out or dropped). If the
+    /// stream may hold its task's waker (it was the reader, or nobody is known to be), one
+    /// other waiting ask's task is woken to read on. `None`: the stream was just opened, and
+    /// every waiting task is woken.
+    pub(crate) fn stop_waiting(&self, ask: Option<u64>) {
         let mut waiting = lock(&self.waiting);
-        if let Some(own) = own {
-            waiting.retain(|w| !w.will_wake(own));
-        }
-        if waiting.is_empty() {
+        let Some(ask) = ask else {
+            waiting.reader = None;
+            let all = std::mem::take(&mut waiting.askers);
+            drop(waiting);
+            all.into_iter().for_each(|(_, w)| w.wake());
+            return;
+        };
+        waiting.askers.retain(|(id, _)| *id != ask);
+        if waiting.reader.is_some_and(|reader| reader != ask) {
             return;
         }
-        let others = std::mem::take(&mut *waiting);
+        waiting.reader = None;
+        let next = waiting.askers.last().map(|(_, w)| w.clone());
         drop(waiting);
-        others.into_iter().for_each(Waker::wake);
+        if let Some(next) = next {
+            next.wake();
+        }
     }
 }
 

@@ -689,6 +689,44 @@ async fn concurrent_askers_on_one_lane_all_get_their_own_replies() {
 }
 
 #[tokio::test]
+async fn several_asks_awaited_together_in_one_task_all_get_their_replies() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    // One task waits for four asks at once (one waker for all four) while other tasks ask
+    // on the same lane: each ask that ends must leave the others waiting, and read.
+    let others: Vec<_> = (0..2u64)
+        .map(|t| {
+            let echo = echo.clone();
+            tokio::spawn(async move {
+                for i in 0..100u64 {
+                    let n = 10_000 + t * 1_000 + i;
+                    assert_eq!(
+                        echo.ask_timeout(Ping(n), Duration::from_secs(20)).await,
+                        Ok(n)
+                    );
+                }
+            })
+        })
+        .collect();
+    let timeout = Duration::from_secs(20);
+    for round in 0..50u64 {
+        let n = round * 4;
+        let replies = tokio::join!(
+            echo.ask_timeout(Ping(n), timeout),
+            echo.ask_timeout(Ping(n + 1), timeout),
+            echo.ask_timeout(Ping(n + 2), timeout),
+            echo.ask_timeout(Ping(n + 3), timeout),
+        );
+        assert_eq!(replies, (Ok(n), Ok(n + 1), Ok(n + 2), Ok(n + 3)));
+    }
+    for other in others {
+        other.await.expect("the other askers got their replies");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
 async fn when_the_asker_reading_the_replies_gives_up_another_takes_over() {
     let (a, b) = pair().await;
     let echo = remote_echo(&a).await;
