@@ -1052,11 +1052,14 @@ struct HeaderReader<'a> {
 
 impl<'a> HeaderReader<'a> {
     fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], CodecError> {
-        let end = self
+        // Not `ok_or(..)`: that builds (and drops) the error on every field read.
+        let Some(end) = self
             .pos
             .checked_add(n)
             .filter(|&end| end <= self.bytes.len())
-            .ok_or(CodecError::Truncated { field })?;
+        else {
+            return Err(CodecError::Truncated { field });
+        };
         let taken = &self.bytes[self.pos..end];
         self.pos = end;
         Ok(taken)

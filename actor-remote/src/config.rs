@@ -453,7 +453,7 @@ fn check_seed(seed: &str) -> Result<(), ConfigError> {
         seed: seed.to_owned(),
         reason,
     };
-    let (host, port) = seed.rsplit_once(':').ok_or(invalid("no port"))?;
+    let (host, port) = seed.rsplit_once(':').ok_or_else(|| invalid("no port"))?;
     if host.is_empty() {
         return Err(invalid("no host"));
     }
