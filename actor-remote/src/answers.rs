@@ -4,10 +4,10 @@
 //! An ask's pending reply is polled with a waker of its own ([`AnswerSlot`]) rather than by
 //! the stream's task: when the actor answers, the wake-up polls the reply at once, in the
 //! actor's task, encodes the answer frame and writes it to the stream with a non-blocking
-//! write. The round trip so skips a task hop on the serving side (actor to stream task and
-//! back to the connection), the one the asking side already saves by reading its own replies
-//! ([`crate::replies`]). What the stream does not take at once (flow control) stays queued in
-//! the [`ReplySink`] and the stream's task writes it.
+//! write. The stream's task is not polled for an answer at all, as the asking side's reader
+//! task is not ([`crate::replies`]), and a reply whose encoding panics fails its own ask
+//! without taking the stream down. What the stream does not take at once (flow control)
+//! stays queued in the [`ReplySink`] and the stream's task writes it.
 
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
@@ -113,9 +113,8 @@ impl ReplySink {
             }
         }
         s.permits.push(permit);
-        // The stream's task is woken only when it has something to do: a wake-up for nothing
-        // would also push the connection's task, just woken by the write, out of this
-        // worker's next-task slot and wake another worker to take it.
+        // The stream's task is woken only when it has something to do: waking it after every
+        // answer cost, measured, a task poll and an unpark of the other worker per ask.
         if !write_through(&mut s, self.link.counters()) || (s.open == 0 && s.draining) {
             drop(s);
             self.flush.notify_one();
