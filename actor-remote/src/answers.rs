@@ -10,17 +10,17 @@
 //! stays queued in the [`ReplySink`] and the stream's task writes it.
 
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::task::{Context, Poll, Wake, Waker};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use quinn::SendStream;
 use tokio::sync::{Notify, OwnedSemaphorePermit};
 
 use crate::codec::{Frame, encode_body, encode_frame};
 use crate::connection::PeerLink;
+use crate::lane::write_now;
 use crate::message::PendingBytes;
 use crate::stats::Counters;
 use crate::wire_error::RemoteError;
@@ -205,29 +205,14 @@ impl Drop for CloseOnDrop {
 /// Writes what is queued, if the stream is attached and takes all of it at once. Returns
 /// whether all of it went.
 fn write_through(s: &mut SinkState, counters: &Counters) -> bool {
-    let SinkState {
-        send,
-        out,
-        frames,
-        permits,
-        ..
-    } = s;
-    let Some(send) = send.as_mut() else {
+    let Some(send) = s.send.as_mut() else {
         return false;
     };
-    let mut cx = Context::from_waker(Waker::noop());
-    while !out.is_empty() {
-        match Pin::new(&mut *send).poll_write(&mut cx, out) {
-            Poll::Ready(Ok(n)) if n > 0 => {
-                Counters::add(&counters.bytes_sent, n as u64);
-                out.advance(n);
-            }
-            _ => return false,
-        }
+    if !write_now(send, &mut s.out, s.frames, counters) {
+        return false;
     }
-    Counters::add(&counters.frames_sent, std::mem::take(frames));
-    Counters::add(&counters.writes, 1);
-    permits.clear();
+    s.frames = 0;
+    s.permits.clear();
     true
 }
 

@@ -254,22 +254,37 @@ fn write_through(q: &mut Queued, counters: &Counters) -> bool {
     let Some(sink) = q.sink.as_mut() else {
         return false;
     };
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(sink).poll_write(&mut cx, &q.buf) {
-        Poll::Ready(Ok(n)) if n == q.buf.len() => {
-            counters.wrote(q.frames, n);
-            q.buf.clear();
-            q.frames = 0;
-            q.tells = 0;
-            true
-        }
-        Poll::Ready(Ok(n)) => {
-            Counters::add(&counters.bytes_sent, n as u64);
-            q.buf.advance(n);
-            false
-        }
-        Poll::Ready(Err(_)) | Poll::Pending => false,
+    if !write_now(sink, &mut q.buf, q.frames, counters) {
+        return false;
     }
+    q.frames = 0;
+    q.tells = 0;
+    true
+}
+
+/// Writes `buf` (holding `frames` frames) to `send` as far as the stream takes it without
+/// waiting, and counts what went. No task is woken when the stream has room again: whoever
+/// writes the rest waits for that. Returns whether all of it went (then `buf` is empty and
+/// the write is counted whole); otherwise what went is taken out of `buf`.
+pub(crate) fn write_now(
+    send: &mut SendStream,
+    buf: &mut BytesMut,
+    frames: u64,
+    counters: &Counters,
+) -> bool {
+    let len = buf.len();
+    let mut cx = Context::from_waker(Waker::noop());
+    while !buf.is_empty() {
+        match Pin::new(&mut *send).poll_write(&mut cx, buf) {
+            Poll::Ready(Ok(n)) if n > 0 => buf.advance(n),
+            _ => {
+                Counters::add(&counters.bytes_sent, (len - buf.len()) as u64);
+                return false;
+            }
+        }
+    }
+    counters.wrote(frames, len);
+    true
 }
 
 #[cfg(test)]
