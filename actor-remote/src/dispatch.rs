@@ -331,7 +331,7 @@ pub(crate) async fn serve_stream(
                     match &mut run {
                         Some(open) => {
                             if let Err(e) = open.run.push(frame.body) {
-                                tracing::debug!(peer = %link.node(), target = ?frame.target, tag = %frame.tag, error = %e, "remote tell not delivered");
+                                tell_lost(&frame, link.node(), &e);
                             }
                         }
                         None => deliver_tell(&frame, Some(&**served), &link).await,
@@ -402,8 +402,13 @@ async fn deliver_tell(frame: &FrameRef<'_>, served: Option<&dyn Served>, link: &
         (Some(s), Some(t)) => traced(t, s.tell(frame.tag, frame.body)).await,
     };
     if let Err(e) = outcome {
-        tracing::debug!(peer = %link.node(), target = ?frame.target, tag = %frame.tag, error = %e, "remote tell not delivered");
+        tell_lost(frame, link.node(), &e);
     }
+}
+
+/// Logs a tell that could not be delivered (tells are at most once: it is dropped).
+fn tell_lost(frame: &FrameRef<'_>, peer: &str, error: &RemoteError) {
+    tracing::debug!(peer = %peer, target = ?frame.target, tag = %frame.tag, error = %error, "remote tell not delivered");
 }
 
 /// Queues an ask with its actor; the pending reply, or why there is none.
