@@ -97,6 +97,13 @@ struct Queue<A: Actor> {
     tx_waiters: Vec<Waker>,
 }
 
+impl<A: Actor> Queue<A> {
+    /// Messages queued or taken by the receiver, not yet handled.
+    fn waiting(&self) -> usize {
+        self.queue.len() + self.in_hand
+    }
+}
+
 /// The shared half of an actor: identity, queue and signals. Refs point here.
 pub(crate) struct Mailbox<A: Actor> {
     pub(crate) id: ActorId,
@@ -144,8 +151,12 @@ impl<A: Actor> Mailbox<A> {
 
     /// Messages queued or in hand, not yet handled.
     pub(crate) fn len(&self) -> usize {
-        let q = self.lock();
-        q.queue.len() + q.in_hand
+        self.lock().waiting()
+    }
+
+    /// How many more messages fit now.
+    fn room(&self, q: &Queue<A>) -> usize {
+        self.capacity.saturating_sub(q.waiting())
     }
 
     /// A snapshot of this actor's counters.
@@ -168,7 +179,7 @@ impl<A: Actor> Mailbox<A> {
         if q.closed {
             return Err((PushError::Closed, env));
         }
-        if q.queue.len() + q.in_hand >= self.capacity {
+        if self.room(&q) == 0 {
             return Err((PushError::Full, env));
         }
         q.queue.push_back(env.into_envelope());
@@ -191,8 +202,7 @@ impl<A: Actor> Mailbox<A> {
         if q.closed {
             return Err(PushError::Closed);
         }
-        let room = self.capacity.saturating_sub(q.queue.len() + q.in_hand);
-        let n = room.min(envs.len());
+        let n = self.room(&q).min(envs.len());
         if n == 0 {
             return Ok(0);
         }
@@ -218,7 +228,7 @@ impl<A: Actor> Mailbox<A> {
             if q.closed {
                 return Poll::Ready(Err(e));
             }
-            if q.queue.len() + q.in_hand >= self.capacity {
+            if self.room(&q) == 0 {
                 q.tx_waiters.push(cx.waker().clone());
                 env = Some(e);
                 return Poll::Pending;
