@@ -663,16 +663,20 @@ async fn an_ask_whose_stream_the_peer_drops_fails_at_once_and_later_asks_use_a_n
     b.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_askers_on_one_lane_all_get_their_own_replies() {
-    let (a, b) = pair().await;
-    let echo = remote_echo(&a).await;
-    let askers: Vec<_> = (0..32u64)
+/// `tasks` tasks, each asking `echo` for `asks` pings in turn (task `t`'s `i`-th carries
+/// `base + t * 1000 + i`) and asserting each comes back.
+fn spawn_askers(
+    echo: &ActorRef<Echo>,
+    tasks: u64,
+    asks: u64,
+    base: u64,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..tasks)
         .map(|t| {
             let echo = echo.clone();
             tokio::spawn(async move {
-                for i in 0..50u64 {
-                    let n = t * 1_000 + i;
+                for i in 0..asks {
+                    let n = base + t * 1_000 + i;
                     assert_eq!(
                         echo.ask_timeout(Ping(n), Duration::from_secs(20)).await,
                         Ok(n)
@@ -680,7 +684,14 @@ async fn concurrent_askers_on_one_lane_all_get_their_own_replies() {
                 }
             })
         })
-        .collect();
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_askers_on_one_lane_all_get_their_own_replies() {
+    let (a, b) = pair().await;
+    let echo = remote_echo(&a).await;
+    let askers = spawn_askers(&echo, 32, 50, 0);
     for asker in askers {
         asker.await.expect("every asker got its replies");
     }
@@ -694,20 +705,7 @@ async fn several_asks_awaited_together_in_one_task_all_get_their_replies() {
     let echo = remote_echo(&a).await;
     // One task waits for four asks at once (one waker for all four) while other tasks ask
     // on the same lane: each ask that ends must leave the others waiting, and read.
-    let others: Vec<_> = (0..2u64)
-        .map(|t| {
-            let echo = echo.clone();
-            tokio::spawn(async move {
-                for i in 0..100u64 {
-                    let n = 10_000 + t * 1_000 + i;
-                    assert_eq!(
-                        echo.ask_timeout(Ping(n), Duration::from_secs(20)).await,
-                        Ok(n)
-                    );
-                }
-            })
-        })
-        .collect();
+    let others = spawn_askers(&echo, 2, 100, 10_000);
     let timeout = Duration::from_secs(20);
     for round in 0..50u64 {
         let n = round * 4;
