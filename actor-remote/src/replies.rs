@@ -86,28 +86,33 @@ impl ReplyStream {
         ask: u64,
         mut on_frame: impl FnMut(Frame),
     ) -> ReadOutcome {
-        if let Some(mut reader) = self.try_lead() {
-            let outcome = read_available(&mut reader, cx, &mut on_frame);
-            if matches!(outcome, ReadOutcome::Pending) {
-                // The stream holds this task's waker now. Recorded while this asker still
-                // holds the stream, so no later reader's record is overwritten.
-                self.register(ask, cx.waker(), true);
-            }
-            return outcome;
+        if let Some(reader) = self.try_lead() {
+            return self.lead(reader, cx, ask, &mut on_frame);
         }
         self.register(ask, cx.waker(), false);
         // Whoever read last may have stopped waiting between the first look and the
         // registration: then this asker reads.
         match self.try_lead() {
-            Some(mut reader) => {
-                let outcome = read_available(&mut reader, cx, &mut on_frame);
-                if matches!(outcome, ReadOutcome::Pending) {
-                    self.register(ask, cx.waker(), true);
-                }
-                outcome
-            }
+            Some(reader) => self.lead(reader, cx, ask, &mut on_frame),
             None => ReadOutcome::Pending,
         }
+    }
+
+    /// Reads the stream as its reader, the ask `ask`; on `Pending` the stream holds this
+    /// task's waker, and that is recorded while `reader` is still held, so no later reader's
+    /// record is overwritten.
+    fn lead(
+        &self,
+        mut reader: MutexGuard<'_, Option<Reader>>,
+        cx: &mut Context<'_>,
+        ask: u64,
+        on_frame: &mut impl FnMut(Frame),
+    ) -> ReadOutcome {
+        let outcome = read_available(&mut reader, cx, on_frame);
+        if matches!(outcome, ReadOutcome::Pending) {
+            self.register(ask, cx.waker(), true);
+        }
+        outcome
     }
 
     /// Registers the waiting ask `ask`; `reads`: the stream now holds its task's waker.
