@@ -42,6 +42,16 @@ struct SinkState {
     draining: bool,
 }
 
+impl SinkState {
+    /// The stream cannot be written any more: what is queued, and every later answer, is
+    /// dropped.
+    fn fail(&mut self) {
+        self.failed = true;
+        self.out.clear();
+        self.permits.clear();
+    }
+}
+
 /// The sending half of a served stream, shared by the stream's task and every answer on it.
 pub(crate) struct ReplySink {
     state: Mutex<SinkState>,
@@ -125,9 +135,7 @@ impl ReplySink {
     /// (their asks fail on the asking side as the stream ends there).
     pub(crate) fn close(&self) {
         let mut s = self.lock();
-        s.failed = true;
-        s.out.clear();
-        s.permits.clear();
+        s.fail();
         // Dropping the sending half finishes the stream.
         s.send = None;
     }
@@ -184,9 +192,7 @@ impl ReplySink {
             }
             Err(e) => {
                 tracing::debug!(peer = %self.link.node(), error = %e, "stream write failed");
-                s.failed = true;
-                s.out.clear();
-                s.permits.clear();
+                s.fail();
                 false
             }
         }
