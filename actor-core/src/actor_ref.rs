@@ -177,9 +177,12 @@ impl<A: Actor> ActorRef<A> {
     /// Sends messages from the front of `msgs`, in order, as many as can go without waiting,
     /// and returns how many went; those are taken out of `msgs`, the rest stay in it.
     ///
-    /// For a local actor this is one mailbox lock and at most one wake-up of the actor for
-    /// all of them, where a `try_tell` per message pays both each time: the way to deliver a
-    /// burst that arrived together (a transport's read, say). Ordering is as for `tell`.
+    /// For a local actor the messages that fit go into the mailbox as one envelope, with one
+    /// lock, one allocation and at most one wake-up of the actor for all of them, where a
+    /// `try_tell` per message pays each per message: the way to deliver a burst that arrived
+    /// together (a transport's read, say). Each message is still handled on its own (its own
+    /// span; a panic loses only that message, and the rest go to the restarted instance).
+    /// Ordering is as for `tell`.
     /// `Ok(0)` means the mailbox is full; `tell` the first remaining message to wait for room.
     ///
     /// ```
@@ -220,13 +223,7 @@ impl<A: Actor> ActorRef<A> {
         M: Message,
     {
         match &self.route {
-            Route::Local(mb) => {
-                let mut told: VecDeque<Box<Told<M>>> = msgs.drain(..).map(Told::new).collect();
-                let sent = mb.try_push_many(&mut told);
-                // What did not go goes back, in order (rare: the mailbox was full or closed).
-                msgs.extend(told.into_iter().map(|t| t.into_message()));
-                sent.map_err(|_| SendError::Stopped(()))
-            }
+            Route::Local(mb) => mb.try_push_run(msgs).map_err(|_| SendError::Stopped(())),
             Route::Remote(r) => {
                 let mut sent = 0;
                 while let Some(msg) = msgs.front() {

@@ -290,7 +290,7 @@ impl<A: Actor> Cell<A> {
                     msg = env.type_name(),
                     trace_id = tracing::field::Empty,
                 );
-                let outcome = handling(env, &mut actor, &mut ctx, &span).await;
+                let outcome = handling(env, &mut actor, &mut ctx, batch, &span).await;
                 crate::stats::bump(&self.mailbox.counters.handled);
                 if let Err(panic) = outcome {
                     self.note_failure();
@@ -412,6 +412,7 @@ fn handling<'a, A: Actor>(
     env: Envelope<A>,
     actor: &'a mut A,
     ctx: &'a mut Context<A>,
+    batch: &mut VecDeque<Envelope<A>>,
     span: &'a Span,
 ) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
     let trace = env.trace().map(|t| t.child());
@@ -422,7 +423,7 @@ fn handling<'a, A: Actor>(
         );
     }
     CatchPanic {
-        fut: env.handle(actor, ctx),
+        fut: env.handle(actor, ctx, batch),
         span,
         trace,
     }

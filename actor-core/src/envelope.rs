@@ -2,8 +2,12 @@
 //!
 //! Local delivery never serializes: the mailbox carries [`Envelope`]s, and handling is a
 //! virtual call that runs the typed handler. A tell is a boxed message; an ask is its
-//! [`AskCell`], which holds the message and the reply channel in one allocation.
+//! [`AskCell`], which holds the message and the reply channel in one allocation; a run is
+//! a burst of tells of one type queued as one envelope (one allocation for the burst, made
+//! by the sender and freed by the actor, rather than one per message) and handled one
+//! message at a time, the rest staying at the front of the actor's batch.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -22,17 +26,32 @@ pub(crate) enum Envelope<A: Actor> {
     Tell(Box<dyn Handle<A>>),
     /// An ask: answered exactly once, with an error if the envelope is dropped unhandled.
     Ask(QueuedAsk<A>),
+    /// Told messages of one type, in order, queued together and handled one by one.
+    Run(Box<dyn HandleRun<A>>),
 }
 
 impl<A: Actor> Envelope<A> {
-    /// Runs the handler, then answers the ask, if it is one.
-    pub(crate) fn handle<'a>(self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
+    /// Runs the handler, then answers the ask, if it is one. A run handles its first
+    /// message and puts the rest back at the front of `batch`, to be handled next.
+    pub(crate) fn handle<'a>(
+        self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+        batch: &mut VecDeque<Envelope<A>>,
+    ) -> BoxFuture<'a, ()> {
         match self {
             Self::Tell(told) => told.handle(actor, ctx),
             Self::Ask(mut ask) => match ask.cell.take() {
                 Some(cell) => cell.handle(actor, ctx),
                 None => Box::pin(async {}),
             },
+            Self::Run(mut run) => {
+                let handling = run.handle_next(actor, ctx);
+                if run.len() > 0 {
+                    batch.push_front(Self::Run(run));
+                }
+                handling
+            }
         }
     }
 
@@ -50,6 +69,7 @@ impl<A: Actor> Envelope<A> {
         match self {
             Self::Tell(told) => told.type_name(),
             Self::Ask(ask) => ask.cell.as_ref().map_or("", |c| c.type_name()),
+            Self::Run(run) => run.type_name(),
         }
     }
 
@@ -58,6 +78,7 @@ impl<A: Actor> Envelope<A> {
         match self {
             Self::Tell(told) => told.trace(),
             Self::Ask(ask) => ask.cell.as_ref().and_then(|c| c.trace()),
+            Self::Run(run) => run.trace(),
         }
     }
 }
@@ -95,6 +116,63 @@ impl<A: Handler<M>, M: Message> Handle<A> for Told<M> {
         Box::pin(async move {
             actor.handle(msg, ctx).await;
         })
+    }
+
+    fn type_name(&self) -> &'static str {
+        std::any::type_name::<M>()
+    }
+
+    fn trace(&self) -> Option<TraceContext> {
+        self.trace
+    }
+}
+
+/// Type-erased told messages of one type, handed out one at a time.
+pub(crate) trait HandleRun<A: Actor>: Send {
+    /// Handles the next message (none if the run is empty).
+    fn handle_next<'a>(&mut self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
+    fn len(&self) -> usize;
+    fn type_name(&self) -> &'static str;
+    fn trace(&self) -> Option<TraceContext>;
+}
+
+/// Told messages of type `M`, sent together from one trace context.
+pub(crate) struct Run<M: Message> {
+    msgs: VecDeque<M>,
+    trace: Option<TraceContext>,
+}
+
+impl<M: Message> Run<M> {
+    pub(crate) fn new(msgs: VecDeque<M>) -> Box<Self> {
+        Box::new(Self {
+            msgs,
+            trace: TraceContext::current(),
+        })
+    }
+
+    /// How many messages it holds.
+    pub(crate) fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// Gives back the messages from the `n`th on.
+    pub(crate) fn split_off(&mut self, n: usize) -> VecDeque<M> {
+        self.msgs.split_off(n)
+    }
+}
+
+impl<A: Handler<M>, M: Message> HandleRun<A> for Run<M> {
+    fn handle_next<'a>(&mut self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
+        let msg = self.msgs.pop_front();
+        Box::pin(async move {
+            if let Some(msg) = msg {
+                actor.handle(msg, ctx).await;
+            }
+        })
+    }
+
+    fn len(&self) -> usize {
+        Run::len(self)
     }
 
     fn type_name(&self) -> &'static str {

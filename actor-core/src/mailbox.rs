@@ -4,7 +4,8 @@
 //! instance and keeps the mailbox, so refs and queued messages survive.
 //!
 //! # Capacity
-//! At most `capacity` messages are queued or taken but not yet handled. `push` waits for room;
+//! At most `capacity` messages are queued or taken but not yet handled; a run of tells queued
+//! together ([`Mailbox::try_push_run`]) counts each of its messages. `push` waits for room;
 //! `try_push` refuses with the envelope handed back. The receiver takes everything queued in
 //! one lock (a batch) and frees the batch's room when it comes back for more, which is when
 //! every message of the batch has been handled.
@@ -20,8 +21,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 
-use crate::actor::Actor;
-use crate::envelope::{Enqueue, Envelope};
+use crate::actor::{Actor, Handler, Message};
+use crate::envelope::{Enqueue, Envelope, Run};
 use crate::id::ActorId;
 use crate::stats::{ActorCounters, ActorStats};
 use crate::system::SystemInfo;
@@ -89,6 +90,8 @@ pub(crate) enum Received<A: Actor> {
 
 struct Queue<A: Actor> {
     queue: VecDeque<Envelope<A>>,
+    /// Messages in `queue` (a run holds several).
+    queued: usize,
     /// Messages taken by the receiver and not yet handled.
     in_hand: usize,
     closed: bool,
@@ -100,7 +103,7 @@ struct Queue<A: Actor> {
 impl<A: Actor> Queue<A> {
     /// Messages queued or taken by the receiver, not yet handled.
     fn waiting(&self) -> usize {
-        self.queue.len() + self.in_hand
+        self.queued + self.in_hand
     }
 }
 
@@ -131,6 +134,7 @@ impl<A: Actor> Mailbox<A> {
             counters: ActorCounters::default(),
             state: Mutex::new(Queue {
                 queue: VecDeque::new(),
+                queued: 0,
                 in_hand: 0,
                 closed: false,
                 rx_waker: None,
@@ -183,6 +187,7 @@ impl<A: Actor> Mailbox<A> {
             return Err((PushError::Full, env));
         }
         q.queue.push_back(env.into_envelope());
+        q.queued += 1;
         let waker = q.rx_waker.take();
         drop(q);
         if let Some(w) = waker {
@@ -191,22 +196,36 @@ impl<A: Actor> Mailbox<A> {
         Ok(())
     }
 
-    /// Queues envelopes from the front of `envs`, in order, as many as there is room for,
-    /// under one lock and with at most one wake-up of the receiver. Returns how many were
-    /// queued; the rest stay in `envs`.
-    pub(crate) fn try_push_many<E: Enqueue<A>>(
-        &self,
-        envs: &mut VecDeque<E>,
-    ) -> Result<usize, PushError> {
+    /// Queues the messages at the front of `msgs`, in order, as many as there is room for,
+    /// as one run: one envelope, one lock, at most one wake-up. Returns how many were queued;
+    /// the rest stay in `msgs`.
+    pub(crate) fn try_push_run<M>(&self, msgs: &mut VecDeque<M>) -> Result<usize, PushError>
+    where
+        A: Handler<M>,
+        M: Message,
+    {
+        // Boxed before the lock, for all of them: they almost always fit.
+        let mut run = Run::new(std::mem::take(msgs));
         let mut q = self.lock();
-        if q.closed {
-            return Err(PushError::Closed);
+        let closed = q.closed;
+        let n = if closed {
+            0
+        } else {
+            self.room(&q).min(run.len())
+        };
+        if n < run.len() {
+            // What does not fit goes back, in order (rare: the mailbox is full or closed).
+            *msgs = run.split_off(n);
         }
-        let n = self.room(&q).min(envs.len());
         if n == 0 {
-            return Ok(0);
+            return if closed {
+                Err(PushError::Closed)
+            } else {
+                Ok(0)
+            };
         }
-        q.queue.extend(envs.drain(..n).map(Enqueue::into_envelope));
+        q.queue.push_back(Envelope::Run(run));
+        q.queued += n;
         let waker = q.rx_waker.take();
         drop(q);
         if let Some(w) = waker {
@@ -234,6 +253,7 @@ impl<A: Actor> Mailbox<A> {
                 return Poll::Pending;
             }
             q.queue.push_back(e.into_envelope());
+            q.queued += 1;
             let waker = q.rx_waker.take();
             drop(q);
             if let Some(w) = waker {
@@ -306,7 +326,7 @@ impl<A: Actor> Mailbox<A> {
     /// wake (after the lock is released) when that made room.
     fn refill(&self, q: &mut Queue<A>, batch: &mut VecDeque<Envelope<A>>) -> Vec<Waker> {
         std::mem::swap(&mut q.queue, batch);
-        q.in_hand = batch.len();
+        q.in_hand = std::mem::take(&mut q.queued);
         if q.in_hand < self.capacity {
             std::mem::take(&mut q.tx_waiters)
         } else {
@@ -333,6 +353,7 @@ impl<A: Actor> Mailbox<A> {
         let mut q = self.lock();
         q.closed = true;
         q.in_hand = 0;
+        q.queued = 0;
         let rest = std::mem::take(&mut q.queue);
         let waiters = std::mem::take(&mut q.tx_waiters);
         drop(q);

@@ -1,5 +1,6 @@
 //! Supervision: restarts keep refs and mailboxes, strategies, intensity, back-off.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -60,6 +61,18 @@ impl Message for Crash {
 impl Handler<Crash> for Worker {
     async fn handle(&mut self, _msg: Crash, _ctx: &mut Context<Self>) {
         panic!("crash requested");
+    }
+}
+
+/// Crashes the worker when it holds `true`; counts as handled otherwise.
+struct Step(bool);
+impl Message for Step {
+    type Reply = ();
+}
+impl Handler<Step> for Worker {
+    async fn handle(&mut self, msg: Step, _ctx: &mut Context<Self>) {
+        assert!(!msg.0, "crash requested");
+        self.handled += 1;
     }
 }
 
@@ -176,6 +189,25 @@ async fn messages_queued_behind_a_crash_go_to_the_new_instance() {
     let mut counts: Vec<u32> = replies.into_iter().map(|r| r.expect("answered")).collect();
     counts.sort_unstable();
     assert_eq!(counts, vec![1, 2, 3]);
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_inside_a_burst_hands_the_rest_of_the_burst_to_the_new_instance() {
+    let (system, log) = setup();
+    let _tree = system
+        .spawn_supervisor(
+            Supervisor::one_for_one().child(ChildSpec::new("w", Worker::factory("w", &log))),
+        )
+        .await
+        .expect("supervisor");
+    let w = system.lookup::<Worker>("w").expect("lookup");
+    let mut burst: VecDeque<Step> = [false, true, false, false].into_iter().map(Step).collect();
+    assert!(matches!(w.try_tell_many(&mut burst), Ok(4)));
+    // The first step went to the crashed instance; the two after the crash and this ask
+    // are the new instance's first three messages.
+    assert_eq!(w.ask(Count).await, Ok(3));
+    assert_eq!(starts(&log, "w"), 2);
     system.shutdown().await;
 }
 

@@ -161,6 +161,9 @@ pub(crate) trait TellRun: Send {
     fn len(&self) -> usize;
 }
 
+/// The most tells a run's buffer is sized for ahead of its first tell.
+const MAX_RESERVED_RUN: usize = 1024;
+
 /// The [`TellRun`] of message type `M` to a served actor of type `A`.
 pub(crate) struct MessageRun<A: RemoteActor, M> {
     served: Arc<ServedActor<A>>,
@@ -211,7 +214,12 @@ where
             other => other,
         };
         match sent {
-            Ok(_) if self.msgs.is_empty() => None,
+            Ok(sent) if self.msgs.is_empty() => {
+                // The run went to the actor whole, its buffer with it: size the next one
+                // like it, rather than growing it again from nothing.
+                self.msgs.reserve(sent.min(MAX_RESERVED_RUN));
+                None
+            }
             Ok(_) => Some(Box::pin(async move {
                 // The mailbox is full: wait for room for the next tell, then send as many
                 // as fit, until all are in.
