@@ -36,7 +36,7 @@ pub const RECONNECT_BACKOFF_MIN_MS: u64 = 20;
 pub const DEFAULT_PROBE_PERIOD_MS: u64 = 100;
 /// Default `--probe-rtt-ms`: a direct probe waits 50 ms for its ack (production: 200).
 pub const DEFAULT_PROBE_RTT_MS: u64 = 50;
-/// Default `--suspect-to-down-ms`: a suspect is down after 500 ms (production: 1,500).
+/// Default `--suspect-to-down-ms`: a suspect is down after 500 ms (production: 1,000).
 pub const DEFAULT_SUSPECT_TO_DOWN_MS: u64 = 500;
 
 /// How to start a test node. The secret is passed on the command line: fine for tests
