@@ -51,6 +51,10 @@ pub const FIGURES: &[FigureSpec] = &[
     FigureSpec::new("spawn_ns_per_actor", local::spawn_cost),
     FigureSpec::new("idle_actor_bytes", local::idle_memory),
     FigureSpec::new("remote_tell_msgs_per_s", remote::tell_throughput),
+    FigureSpec::new(
+        "remote_tell_msgs_per_s_2_processes",
+        remote::tell_throughput_2_processes,
+    ),
     FigureSpec::new("remote_ask_rtt_us", remote::ask_round_trip),
     FigureSpec::new(
         "remote_ask_rtt_us_2_processes",

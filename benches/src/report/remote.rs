@@ -2,7 +2,7 @@
 //! [`SENDERS`] senders, and the ask round trip, each against raw quinn in the same run.
 //!
 //! Each figure starts its two nodes and its raw quinn pair once, on one runtime (the
-//! `_2_processes` figure: with node B and the raw server in a child process), and
+//! `_2_processes` figures: with node B and the raw server in a child process), and
 //! interleaves their rounds; the connections, our lane and the baseline's streams are reused by
 //! every round. The tell figures also report the sending node's mean frames per stream write
 //! over their rounds (`ours_frames_per_write`, as [`NodeStats::frames_per_write`] counts it)
@@ -35,22 +35,74 @@ const RAW_FRAME_BYTES: usize = 4 + PAYLOAD_LEN;
 /// When a scenario fails.
 pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
     let rt = build()?;
+    let pair = on_worker(&rt, NodePair::start())?;
+    let raw = on_worker(&rt, RawQuinn::start())?;
+    let sides = TellSides {
+        name: "remote_tell_msgs_per_s",
+        baseline_name: format!(
+            "raw quinn, one stream, {}",
+            WriteBatching::DEFAULT.describe()
+        ),
+        target: Target::RatioAtLeast(0.5),
+    };
+    time_tells(config, &rt, pair, raw, sides)
+}
+
+/// `remote_tell_msgs_per_s_2_processes`: as `remote_tell_msgs_per_s`, with node B and the raw
+/// server in a child process (see [`ServingSide`]), as nodes are deployed: each side has its
+/// own runtime and its own share of the machine's cores. Informative.
+///
+/// # Errors
+/// When the serving side or a scenario fails.
+pub fn tell_throughput_2_processes(config: &RunConfig) -> BenchResult<Figure> {
+    let serving = ServingSide::start(&config.isolation)?;
+    let addrs = serving.addresses();
+    let rt = build()?;
+    let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
+    let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
+    let sides = TellSides {
+        name: "remote_tell_msgs_per_s_2_processes",
+        baseline_name: format!(
+            "raw quinn, one stream to another process, {}",
+            WriteBatching::DEFAULT.describe()
+        ),
+        target: Target::None,
+    };
+    let figure = time_tells(config, &rt, pair, raw, sides)?.with("server", serving.describe());
+    serving.stop()?;
+    Ok(figure)
+}
+
+/// What tells the one-sender tell figures apart.
+struct TellSides {
+    name: &'static str,
+    baseline_name: String,
+    target: Target,
+}
+
+/// Interleaves rounds of tells through `pair` and of raw frames on a counting stream of
+/// `raw` (buffer-and-flush, and one write per frame), then makes the figure `sides` names.
+fn time_tells(
+    config: &RunConfig,
+    rt: &tokio::runtime::Runtime,
+    pair: NodePair,
+    raw: RawQuinn,
+    sides: TellSides,
+) -> BenchResult<Figure> {
     let n = config.remote_tell_messages;
-    let pair = Arc::new(on_worker(&rt, NodePair::start())?);
-    let (raw, stream) = on_worker(&rt, async {
-        let raw = RawQuinn::start().await?;
+    let pair = Arc::new(pair);
+    let (raw, stream) = on_worker(rt, async move {
         let stream = raw.counting_stream().await?;
         BenchResult::Ok((raw, Arc::new(Mutex::new(stream))))
     })?;
     let sent_before = pair.sender_stats();
     let mut ours = || {
         let pair = Arc::clone(&pair);
-        let run = on_worker(&rt, async move { pair.tell(n).await })?;
+        let run = on_worker(rt, async move { pair.tell(n).await })?;
         Ok(ops_per_sec(run.elapsed, run.delivered))
     };
     let raw_arm = |batching: WriteBatching| {
         let stream = Arc::clone(&stream);
-        let rt = &rt;
         move || -> BenchResult<f64> {
             let stream = Arc::clone(&stream);
             let run = on_worker(rt, async move {
@@ -66,19 +118,17 @@ pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
         &mut [&mut ours, &mut buffered, &mut each_frame],
     )?;
     let sent = Sent::between(sent_before, pair.sender_stats());
-    shutdown(&rt, pair, raw);
+    drop(stream);
+    shutdown(rt, pair, raw);
     let m = medians(&samples);
     let figure = Figure {
-        name: "remote_tell_msgs_per_s",
+        name: sides.name,
         unit: "msgs/s",
         ours: m[0],
         baseline: m[1],
-        baseline_name: format!(
-            "raw quinn, one stream, {}",
-            WriteBatching::DEFAULT.describe()
-        ),
+        baseline_name: sides.baseline_name,
         better: Better::Higher,
-        target: Target::RatioAtLeast(0.5),
+        target: sides.target,
         runtime: RUNTIME_LABEL,
         capacity: None,
         extra: vec![],
