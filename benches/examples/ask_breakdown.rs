@@ -5,8 +5,9 @@
 //!
 //! Every variant is a sequential request-reply loop on the report's runtime (2 workers);
 //! rounds are interleaved and the median per variant is printed in ns per round trip.
-//! With a variant number (0-5) as argument, runs only that variant for a while, for
-//! `perf stat` / `strace -c`.
+//! With a variant number as argument, runs only that variant for a while, for
+//! `perf stat` / `strace -c`. With `--workers N`, runs on N workers instead of the report's
+//! 2: `--workers 1` measures the work on each path alone, with no core crossed.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use actor_core::{Actor, ActorRef, ActorSystem, Context, Handler, Message};
 use benches::BenchResult;
 use benches::local::ask::{RoundTrip, spawn_counter, time_round_trips};
 use benches::local::{CAPACITY, Counter, RawCounter};
-use benches::runtime::{build, on_worker};
+use benches::runtime::{build, build_with_workers, on_worker};
 use benches::stats::median;
 use tokio::sync::{mpsc, oneshot};
 
@@ -146,11 +147,26 @@ async fn time(target: &impl RoundTrip) -> f64 {
 }
 
 fn main() {
-    let rt = build().expect("runtime");
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `--workers N`: the report's runtime has 2; with 1, nothing crosses cores and nothing is
+    // unparked, so what is left is the work on each path, steady between runs.
+    let workers = args
+        .iter()
+        .position(|a| a == "--workers")
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse::<usize>().expect("--workers takes a number"));
+    let rt = match workers {
+        Some(n) => build_with_workers(n),
+        None => build(),
+    }
+    .expect("runtime");
     let system = ActorSystem::new();
     let sys = system.clone();
     let start = Instant::now();
-    let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
+    let only: Option<usize> = args
+        .iter()
+        .take_while(|a| *a != "--workers")
+        .find_map(|a| a.parse().ok());
     let results = on_worker(&rt, async move {
         let replier = sys.spawn(Replier(7)).await.expect("spawn");
         let v = Variants {

@@ -18,8 +18,17 @@ pub const RUNTIME_LABEL: &str = "tokio multi-thread 2 workers";
 /// # Errors
 /// When the OS refuses the worker threads.
 pub fn build() -> std::io::Result<Runtime> {
+    build_with_workers(WORKERS)
+}
+
+/// Builds a multi-thread runtime like [`build`]'s with `workers` workers, for breakdowns that
+/// compare against the same work on one worker.
+///
+/// # Errors
+/// When the OS refuses the worker threads.
+pub fn build_with_workers(workers: usize) -> std::io::Result<Runtime> {
     Builder::new_multi_thread()
-        .worker_threads(WORKERS)
+        .worker_threads(workers)
         .enable_all()
         .build()
 }
