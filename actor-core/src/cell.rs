@@ -456,7 +456,9 @@ impl<F: Future + Unpin> Future for CatchPanic<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let _entered = this.span.enter();
-        let _current = Current::enter(this.trace);
+        // Untraced messages (most) leave the thread's context alone: it is already none
+        // between the polls of tasks, as every setter restores what it found.
+        let _current = this.trace.map(|t| Current::enter(Some(t)));
         let fut = Pin::new(&mut this.fut);
         match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),

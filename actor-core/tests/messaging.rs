@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use actor_core::trace::{self, TraceContext};
 use actor_core::{
     Actor, ActorSystem, AskError, Context, Handler, Message, SendError, SpawnOptions,
 };
@@ -326,5 +327,28 @@ async fn send_ask_pipelines_asks_in_send_order() {
             "each ask sees exactly the tells sent before it"
         );
     }
+    system.shutdown().await;
+}
+
+/// The trace id a handler runs in.
+struct CurrentTrace;
+impl Message for CurrentTrace {
+    type Reply = Option<u128>;
+}
+impl Handler<CurrentTrace> for Recorder {
+    async fn handle(&mut self, _msg: CurrentTrace, _ctx: &mut Context<Self>) -> Option<u128> {
+        TraceContext::current().map(|t| t.trace_id())
+    }
+}
+
+#[tokio::test]
+async fn a_handler_runs_in_its_senders_trace_and_in_none_when_the_sender_has_none() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let root = TraceContext::new_root();
+    let traced = trace::in_context(root, actor.ask(CurrentTrace)).await;
+    assert_eq!(traced, Ok(Some(root.trace_id())));
+    // The next message, sent from no trace, is not handled in the previous one's.
+    assert_eq!(actor.ask(CurrentTrace).await, Ok(None));
     system.shutdown().await;
 }
