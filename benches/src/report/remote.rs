@@ -34,10 +34,7 @@ const RAW_FRAME_BYTES: usize = 4 + PAYLOAD_LEN;
 /// # Errors
 /// When a scenario fails.
 pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
-    let rt = build()?;
-    let pair = on_worker(&rt, NodePair::start())?;
-    let raw = on_worker(&rt, RawQuinn::start())?;
-    let sides = TellSides {
+    let sides = Sides {
         name: "remote_tell_msgs_per_s",
         baseline_name: format!(
             "raw quinn, one stream, {}",
@@ -45,7 +42,7 @@ pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
         ),
         target: Target::RatioAtLeast(0.5),
     };
-    time_tells(config, &rt, pair, raw, sides)
+    in_one_process(|rt, pair, raw| time_tells(config, rt, pair, raw, sides))
 }
 
 /// `remote_tell_msgs_per_s_2_processes`: as `remote_tell_msgs_per_s`, with node B and the raw
@@ -55,12 +52,7 @@ pub fn tell_throughput(config: &RunConfig) -> BenchResult<Figure> {
 /// # Errors
 /// When the serving side or a scenario fails.
 pub fn tell_throughput_2_processes(config: &RunConfig) -> BenchResult<Figure> {
-    let serving = ServingSide::start(&config.isolation)?;
-    let addrs = serving.addresses();
-    let rt = build()?;
-    let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
-    let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
-    let sides = TellSides {
+    let sides = Sides {
         name: "remote_tell_msgs_per_s_2_processes",
         baseline_name: format!(
             "raw quinn, one stream to another process, {}",
@@ -68,16 +60,43 @@ pub fn tell_throughput_2_processes(config: &RunConfig) -> BenchResult<Figure> {
         ),
         target: Target::None,
     };
-    let figure = time_tells(config, &rt, pair, raw, sides)?.with("server", serving.describe());
-    serving.stop()?;
-    Ok(figure)
+    across_processes(config, |rt, pair, raw| {
+        time_tells(config, rt, pair, raw, sides)
+    })
 }
 
-/// What tells the one-sender tell figures apart.
-struct TellSides {
+/// What tells a figure apart from its twin measured the same way.
+struct Sides {
     name: &'static str,
     baseline_name: String,
     target: Target,
+}
+
+/// Runs `time` with both nodes and the raw quinn pair started in this process, on one
+/// runtime.
+fn in_one_process(
+    time: impl FnOnce(&tokio::runtime::Runtime, NodePair, RawQuinn) -> BenchResult<Figure>,
+) -> BenchResult<Figure> {
+    let rt = build()?;
+    let pair = on_worker(&rt, NodePair::start())?;
+    let raw = on_worker(&rt, RawQuinn::start())?;
+    time(&rt, pair, raw)
+}
+
+/// Runs `time` with node B and the raw server in the serving side (see [`ServingSide`]) and
+/// node A and the raw client here, then notes where the server ran and stops it.
+fn across_processes(
+    config: &RunConfig,
+    time: impl FnOnce(&tokio::runtime::Runtime, NodePair, RawQuinn) -> BenchResult<Figure>,
+) -> BenchResult<Figure> {
+    let serving = ServingSide::start(&config.isolation)?;
+    let addrs = serving.addresses();
+    let rt = build()?;
+    let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
+    let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
+    let figure = time(&rt, pair, raw)?.with("server", serving.describe());
+    serving.stop()?;
+    Ok(figure)
 }
 
 /// Interleaves rounds of tells through `pair` and of raw frames on a counting stream of
@@ -87,7 +106,7 @@ fn time_tells(
     rt: &tokio::runtime::Runtime,
     pair: NodePair,
     raw: RawQuinn,
-    sides: TellSides,
+    sides: Sides,
 ) -> BenchResult<Figure> {
     let n = config.remote_tell_messages;
     let pair = Arc::new(pair);
@@ -218,15 +237,12 @@ pub fn tell_throughput_8_senders(config: &RunConfig) -> BenchResult<Figure> {
 /// # Errors
 /// When a scenario fails.
 pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
-    let rt = build()?;
-    let pair = on_worker(&rt, NodePair::start())?;
-    let raw = on_worker(&rt, RawQuinn::start())?;
-    let sides = AskSides {
+    let sides = Sides {
         name: "remote_ask_rtt_us",
-        baseline_name: "raw quinn, one stream, 64-byte frame echoed",
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed".into(),
         target: Target::RatioAtMost(1.5),
     };
-    time_asks(config, &rt, pair, raw, sides)
+    in_one_process(|rt, pair, raw| time_asks(config, rt, pair, raw, sides))
 }
 
 /// `remote_ask_rtt_us_2_processes`: as `remote_ask_rtt_us`, with node B and the raw echo
@@ -237,26 +253,14 @@ pub fn ask_round_trip(config: &RunConfig) -> BenchResult<Figure> {
 /// # Errors
 /// When the serving side or a scenario fails.
 pub fn ask_round_trip_2_processes(config: &RunConfig) -> BenchResult<Figure> {
-    let serving = ServingSide::start(&config.isolation)?;
-    let addrs = serving.addresses();
-    let rt = build()?;
-    let pair = on_worker(&rt, NodePair::connect(addrs.node))?;
-    let raw = on_worker(&rt, RawQuinn::connect(addrs.raw))?;
-    let sides = AskSides {
+    let sides = Sides {
         name: "remote_ask_rtt_us_2_processes",
-        baseline_name: "raw quinn, one stream, 64-byte frame echoed by another process",
+        baseline_name: "raw quinn, one stream, 64-byte frame echoed by another process".into(),
         target: Target::None,
     };
-    let figure = time_asks(config, &rt, pair, raw, sides)?.with("server", serving.describe());
-    serving.stop()?;
-    Ok(figure)
-}
-
-/// What tells the ask figures apart.
-struct AskSides {
-    name: &'static str,
-    baseline_name: &'static str,
-    target: Target,
+    across_processes(config, |rt, pair, raw| {
+        time_asks(config, rt, pair, raw, sides)
+    })
 }
 
 /// Interleaves rounds of timed sequential asks through `pair` and echoes on a stream of
@@ -266,7 +270,7 @@ fn time_asks(
     rt: &tokio::runtime::Runtime,
     pair: NodePair,
     raw: RawQuinn,
-    sides: AskSides,
+    sides: Sides,
 ) -> BenchResult<Figure> {
     let k = config.remote_round_trips;
     let pair = Arc::new(pair);
@@ -308,7 +312,7 @@ fn time_asks(
         unit: "us",
         ours: micros(percentile(&ours_all, 50.0)),
         baseline: micros(percentile(&raw_all, 50.0)),
-        baseline_name: sides.baseline_name.into(),
+        baseline_name: sides.baseline_name,
         better: Better::Lower,
         target: sides.target,
         runtime: RUNTIME_LABEL,
