@@ -179,20 +179,14 @@ impl<A: Actor> Mailbox<A> {
 
     /// Queues `env` if there is room, else hands it back.
     pub(crate) fn try_push<E: Enqueue<A>>(&self, env: E) -> Result<(), (PushError, E)> {
-        let mut q = self.lock();
+        let q = self.lock();
         if q.closed {
             return Err((PushError::Closed, env));
         }
         if self.room(&q) == 0 {
             return Err((PushError::Full, env));
         }
-        q.queue.push_back(env.into_envelope());
-        q.queued += 1;
-        let waker = q.rx_waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        queue_and_wake(q, env.into_envelope(), 1);
         Ok(())
     }
 
@@ -206,7 +200,7 @@ impl<A: Actor> Mailbox<A> {
     {
         // Boxed before the lock, for all of them: they almost always fit.
         let mut run = Run::new(std::mem::take(msgs));
-        let mut q = self.lock();
+        let q = self.lock();
         let closed = q.closed;
         let n = if closed {
             0
@@ -224,13 +218,7 @@ impl<A: Actor> Mailbox<A> {
                 Ok(0)
             };
         }
-        q.queue.push_back(Envelope::Run(run));
-        q.queued += n;
-        let waker = q.rx_waker.take();
-        drop(q);
-        if let Some(w) = waker {
-            w.wake();
-        }
+        queue_and_wake(q, Envelope::Run(run), n);
         Ok(n)
     }
 
@@ -252,13 +240,7 @@ impl<A: Actor> Mailbox<A> {
                 env = Some(e);
                 return Poll::Pending;
             }
-            q.queue.push_back(e.into_envelope());
-            q.queued += 1;
-            let waker = q.rx_waker.take();
-            drop(q);
-            if let Some(w) = waker {
-                w.wake();
-            }
+            queue_and_wake(q, e.into_envelope(), 1);
             Poll::Ready(Ok(()))
         })
         .await
@@ -361,6 +343,18 @@ impl<A: Actor> Mailbox<A> {
             w.wake();
         }
         rest
+    }
+}
+
+/// Queues `env`, holding `count` messages, releases the lock and wakes the receiver if it
+/// waits: the one way into the queue, so the count of queued messages stays true.
+fn queue_and_wake<A: Actor>(mut q: MutexGuard<'_, Queue<A>>, env: Envelope<A>, count: usize) {
+    q.queue.push_back(env);
+    q.queued += count;
+    let waker = q.rx_waker.take();
+    drop(q);
+    if let Some(w) = waker {
+        w.wake();
     }
 }
 
