@@ -33,7 +33,12 @@ async fn spawn_child(args: NodeArgs) -> NodeProcess {
 
 /// The test process's own node, configured like its children.
 async fn start_tester() -> Node {
-    Node::start(NodeArgs::new("tester", SECRET).config())
+    start_tester_with(|args| args).await
+}
+
+/// As [`start_tester`], from `NodeArgs` changed by `configure`.
+async fn start_tester_with(configure: impl Fn(NodeArgs) -> NodeArgs) -> Node {
+    Node::start(configure(NodeArgs::new("tester", SECRET)).config())
         .await
         .expect("the tester node starts")
 }
@@ -48,9 +53,7 @@ async fn connected_pair_with(
     configure: impl Fn(NodeArgs) -> NodeArgs,
 ) -> (Node, NodeProcess, ActorRef<Echo>) {
     let child = spawn_child(configure(NodeArgs::new(CHILD, SECRET))).await;
-    let tester = Node::start(configure(NodeArgs::new("tester", SECRET)).config())
-        .await
-        .expect("the tester node starts");
+    let tester = start_tester_with(&configure).await;
     assert_eq!(tester.connect(child.addr()).await.expect("connects"), CHILD);
     let echo = tester
         .lookup_wait::<Echo>("echo", Duration::from_secs(5))
