@@ -561,12 +561,15 @@ impl PendingAsk {
     }
 
     fn poll_reply(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Bytes, AskError>> {
+        // While this task reads the stream, it may complete its own ask. Were its waker
+        // registered with the receiver then, the task would wake itself while running, and
+        // Tokio reschedules such a task as if it had yielded, waking another worker to take
+        // it: a parked thread woken per round trip. So the receiver holds a no-op waker while
+        // the task reads, and the task's own only once nothing more can be read.
+        let mut idle = std::task::Context::from_waker(std::task::Waker::noop());
         loop {
-            if let Poll::Ready(outcome) = Pin::new(&mut self.rx).poll(cx) {
-                let node = &self.link.peer.node;
-                return Poll::Ready(
-                    outcome.unwrap_or_else(|_| Err(AskError::NodeDown { node: node.clone() })),
-                );
+            if let Poll::Ready(outcome) = self.poll_rx(&mut idle) {
+                return Poll::Ready(outcome);
             }
             let link = &self.link;
             // Reading may register this ask as waiting (see `Drop`).
@@ -577,7 +580,7 @@ impl PendingAsk {
             });
             match outcome {
                 ReadOutcome::Progress => {}
-                ReadOutcome::Pending => return Poll::Pending,
+                ReadOutcome::Pending => return self.poll_rx(cx),
                 ReadOutcome::Ended => {
                     // Fails this ask and every other one on the lane (each learns it from
                     // its own reply), unless the connection is gone: then the link fails
@@ -587,6 +590,19 @@ impl PendingAsk {
                 ReadOutcome::Violation(e) => self.link.violation(&e),
             }
         }
+    }
+}
+
+impl PendingAsk {
+    /// The reply, if it has come, registering `cx`'s waker for it otherwise.
+    fn poll_rx(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Bytes, AskError>> {
+        Pin::new(&mut self.rx).poll(cx).map(|outcome| {
+            outcome.unwrap_or_else(|_| {
+                Err(AskError::NodeDown {
+                    node: self.link.peer.node.clone(),
+                })
+            })
+        })
     }
 }
 
