@@ -13,7 +13,7 @@ use crate::id::ActorId;
 use crate::mailbox::{Mailbox, PushError, Signal};
 use crate::pending::PendingReply;
 use crate::recipient::Recipient;
-use crate::remote::{ErasedMessage, MessageRef, RemoteRoute, Sending};
+use crate::remote::{ErasedMessage, Feeder, MessageRef, RemoteRoute, Sending};
 
 /// A typed handle to an actor.
 ///
@@ -120,6 +120,26 @@ impl<A: Actor> ActorRef<A> {
                 true
             }
             Route::Remote(_) => false,
+        }
+    }
+
+    /// Hands this actor a feeder: a source of its messages, such as a transport's stream,
+    /// run by whichever task is free to run it. While the actor waits for messages, the
+    /// feeder runs in the actor's own task, so what it delivers is handled with no task in
+    /// between (and answers leave from that same task); while the actor is busy, it runs in
+    /// a helper task of its own, so it keeps reading and a slow handler never holds it up.
+    ///
+    /// The feeder delivers through this actor's mailbox as any sender does. It must not wait
+    /// for this actor's answers (those are made while it waits). A panic in it drops it (and
+    /// is logged) without failing the actor. It survives restarts, as the mailbox does, and
+    /// is dropped when the actor stops for good.
+    ///
+    /// # Errors
+    /// The feeder is handed back when the actor is remote or has stopped for good.
+    pub fn attach_feeder(&self, feeder: Feeder) -> Result<(), Feeder> {
+        match &self.route {
+            Route::Local(mb) => mb.attach_feeder(feeder),
+            Route::Remote(_) => Err(feeder),
         }
     }
 

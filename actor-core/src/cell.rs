@@ -385,6 +385,8 @@ impl<A: Actor> Cell<A> {
         for env in batch.into_iter().chain(queued) {
             env.reject(AskError::Stopped);
         }
+        // After the answers above: they may leave through a stream a feeder serves.
+        mb.close_feeders();
         match &self.owner {
             Owner::Root(system) => system.root_remove(mb.id),
             Owner::Context => {}

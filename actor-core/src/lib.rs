@@ -80,6 +80,7 @@ mod context;
 mod deadline;
 mod envelope;
 mod error;
+mod feeder;
 mod id;
 mod mailbox;
 mod pending;

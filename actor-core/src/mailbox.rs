@@ -18,12 +18,14 @@
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Poll, Waker};
 
 use crate::actor::{Actor, Handler, Message};
 use crate::envelope::{Enqueue, Envelope, Run};
+use crate::feeder::{FeederSlot, WakeParked};
 use crate::id::ActorId;
+use crate::remote::Feeder;
 use crate::stats::{ActorCounters, ActorStats};
 use crate::system::SystemInfo;
 
@@ -98,6 +100,11 @@ struct Queue<A: Actor> {
     rx_waker: Option<Waker>,
     /// Senders waiting for room; all are woken when room is made and each retries.
     tx_waiters: Vec<Waker>,
+    /// Feeders handed over and not yet taken up by the actor's task.
+    feeders: Vec<Arc<FeederSlot>>,
+    /// The receiver waits in [`Mailbox::recv`] with its waker in `rx_waker`: woken there,
+    /// it runs its feeders.
+    parked: bool,
 }
 
 impl<A: Actor> Queue<A> {
@@ -116,6 +123,19 @@ pub(crate) struct Mailbox<A: Actor> {
     signals: AtomicU8,
     pub(crate) counters: ActorCounters,
     state: Mutex<Queue<A>>,
+}
+
+impl<A: Actor> WakeParked for Mailbox<A> {
+    fn wake_parked(&self) -> bool {
+        let mut q = self.lock();
+        if !q.parked {
+            return false;
+        }
+        q.parked = false;
+        let waker = q.rx_waker.take();
+        drop(q);
+        waker.map(Waker::wake).is_some()
+    }
 }
 
 impl<A: Actor> Mailbox<A> {
@@ -139,6 +159,8 @@ impl<A: Actor> Mailbox<A> {
                 closed: false,
                 rx_waker: None,
                 tx_waiters: Vec::new(),
+                feeders: Vec::new(),
+                parked: false,
             }),
         }
     }
@@ -246,6 +268,19 @@ impl<A: Actor> Mailbox<A> {
         .await
     }
 
+    /// Hands `feeder` over: from now on it runs in the actor's task while the actor waits
+    /// for messages, and in a helper task while it is busy (see [`crate::feeder`]). Handed
+    /// back if the mailbox is closed.
+    pub(crate) fn attach_feeder(self: &Arc<Self>, feeder: Feeder) -> Result<(), Feeder> {
+        let mut q = self.lock();
+        if q.closed {
+            return Err(feeder);
+        }
+        let actor: Weak<dyn WakeParked> = Arc::downgrade(self) as Weak<dyn WakeParked>;
+        q.feeders.push(FeederSlot::start(feeder, actor));
+        Ok(())
+    }
+
     /// Raises `signal` and wakes the actor's task.
     pub(crate) fn signal(&self, signal: Signal) {
         signal.raise(&self.signals);
@@ -260,7 +295,9 @@ impl<A: Actor> Mailbox<A> {
     }
 
     /// The next signal or message. Signals come first; messages come from `batch`, which is
-    /// refilled with everything queued when empty. `None` once closed and drained.
+    /// refilled with everything queued when empty. When nothing is queued, the feeders run
+    /// here, in the actor's task: what they push is taken in the same poll, without a
+    /// wake-up. `None` once closed and drained.
     pub(crate) async fn recv(&self, batch: &mut VecDeque<Envelope<A>>) -> Received<A> {
         poll_fn(|cx| {
             if let Some(s) = self.take_signal() {
@@ -270,13 +307,27 @@ impl<A: Actor> Mailbox<A> {
                 return Poll::Ready(Received::Message(env));
             }
             let mut q = self.lock();
-            let room_waiters = self.refill(&mut q, batch);
+            q.parked = false;
+            let mut room_waiters = self.refill(&mut q, batch);
+            if batch.is_empty() && !q.feeders.is_empty() {
+                // Polled without the lock: they deliver into this mailbox. Only this task
+                // takes them out and closes the mailbox, so none is missed meanwhile.
+                let mut feeders = std::mem::take(&mut q.feeders);
+                drop(q);
+                room_waiters.drain(..).for_each(Waker::wake);
+                feeders.retain(|feeder| !feeder.poll());
+                q = self.lock();
+                feeders.append(&mut q.feeders);
+                q.feeders = feeders;
+                room_waiters = self.refill(&mut q, batch);
+            }
             if let Some(env) = batch.pop_front() {
                 drop(q);
                 room_waiters.into_iter().for_each(Waker::wake);
                 return Poll::Ready(Received::Message(env));
             }
             register(&mut q.rx_waker, cx.waker());
+            q.parked = true;
             drop(q);
             room_waiters.into_iter().for_each(Waker::wake);
             // A signal raised between the first check and the registration found no waker.
@@ -294,7 +345,10 @@ impl<A: Actor> Mailbox<A> {
             if let Some(s) = self.take_signal() {
                 return Poll::Ready(s);
             }
-            register(&mut self.lock().rx_waker, cx.waker());
+            let mut q = self.lock();
+            register(&mut q.rx_waker, cx.waker());
+            q.parked = false;
+            drop(q);
             match self.take_signal() {
                 Some(s) => Poll::Ready(s),
                 None => Poll::Pending,
@@ -314,6 +368,12 @@ impl<A: Actor> Mailbox<A> {
         } else {
             Vec::new()
         }
+    }
+
+    /// Stops the feeders for good (after [`close`](Self::close): none is attached since).
+    pub(crate) fn close_feeders(&self) {
+        let feeders = std::mem::take(&mut self.lock().feeders);
+        feeders.iter().for_each(|f| f.close());
     }
 
     /// Waits until the mailbox is closed for good.

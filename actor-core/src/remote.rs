@@ -150,6 +150,10 @@ pub trait RemoteRoute: Send + Sync + 'static {
     fn ask_timeout(&self) -> Duration;
 }
 
+/// A source of messages for one actor, run by whichever task is free to run it: see
+/// [`ActorRef::attach_feeder`](crate::ActorRef::attach_feeder).
+pub type Feeder = BoxFuture<'static, ()>;
+
 /// The pending reply of an ask queued through a [`RemoteRoute`].
 pub type PendingErased = BoxFuture<'static, Result<ErasedReply, AskError>>;
 

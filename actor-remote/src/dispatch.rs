@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use actor_core::remote::Feeder;
 use actor_core::trace::TraceContext;
 use actor_core::{ActorRef, ActorSystem, Handler, SendError};
 use bytes::{Buf, BytesMut};
@@ -23,7 +24,7 @@ use quinn::{RecvStream, SendStream};
 use tokio::io::AsyncReadExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::answers::ReplySink;
+use crate::answers::{CloseOnDrop, ReplySink};
 use crate::codec::{CodecError, FrameDecoder, FrameKind, FrameRef, TargetRef, decode_body};
 use crate::connection::PeerLink;
 use crate::message::{Accepts, PendingBytes, RemoteActor, RemoteMessage};
@@ -43,6 +44,11 @@ pub(crate) trait Served: Send + Sync + 'static {
     /// A [`TellRun`] for tells tagged `tag`, if this target delivers tells in runs.
     fn tell_run(self: Arc<Self>, _tag: &str) -> Option<Box<dyn TellRun>> {
         None
+    }
+    /// Runs a [`ServedStream`] for this target in its own task (an actor's), if it has one;
+    /// hands it back otherwise.
+    fn host(&self, serving: Feeder) -> Result<(), Feeder> {
+        Err(serving)
     }
     fn send_ask(
         &self,
@@ -126,6 +132,10 @@ impl<A: RemoteActor> Served for ServedActor<A> {
     fn tell_run(self: Arc<Self>, tag: &str) -> Option<Box<dyn TellRun>> {
         let inbound = Arc::clone(self.accepts.inbound(tag)?);
         Some(inbound.run(self))
+    }
+
+    fn host(&self, serving: Feeder) -> Result<(), Feeder> {
+        self.current().attach_feeder(serving)
     }
 
     fn send_ask(
@@ -279,121 +289,190 @@ pub(crate) trait ServedNames: Send + Sync + 'static {
     fn served(&self, name: &str) -> Option<Arc<dyn Served>>;
 }
 
-/// Serves one stream a peer opened: reads its frames in order, writes replies back on it.
-pub(crate) async fn serve_stream(
+/// One stream a peer opened, served: reads its frames in order, writes replies back on it.
+///
+/// It runs in the task of the actor its first frame is for, when that is a local actor (see
+/// [`Served::host`]): the frames are then decoded, delivered and handled in one task, and the
+/// answers leave from it. Otherwise (a topic, an unknown name) it runs in a task of its own.
+pub(crate) struct ServedStream {
     directory: Arc<dyn ServedNames>,
     link: Arc<PeerLink>,
-    send: SendStream,
-    mut recv: RecvStream,
-) {
-    let permits = link.host_permits();
-    let mut decoder = FrameDecoder::new(link.max_frame_len());
-    let mut buf = BytesMut::with_capacity(16 * 1024);
-    let sink = ReplySink::new(send, Arc::clone(&link));
-    let _close = sink.closing();
-    // The served actor of the last target: a stream almost always carries one target.
-    let mut cached: Option<(String, Arc<dyn Served>)> = None;
-    // The tells read so far that continue one run, delivered before anything else is.
-    let mut run: Option<OpenRun> = None;
-    let mut reading = true;
-    loop {
-        // Every complete frame received so far, in order, before reading on.
-        if reading {
-            loop {
-                let (frame, len) = match decoder.decode_ref(&mut buf) {
-                    Ok(Some(decoded)) => decoded,
-                    Ok(None) => break,
-                    Err(e) => {
-                        // What came before the offending frame was sound.
-                        flush_run(&mut run, &link).await;
-                        link.violation(&e);
-                        return;
-                    }
-                };
-                Counters::add(&link.counters().frames_received, 1);
-                let served = match frame.target {
-                    Some(TargetRef::Name(name)) => match &cached {
-                        Some((cached_name, served))
-                            if cached_name == name && !served.is_retired() =>
-                        {
-                            Some(Arc::clone(served))
-                        }
-                        _ => {
-                            let found = directory.served(name);
-                            if let Some(s) = &found {
-                                cached = Some((name.to_string(), Arc::clone(s)));
-                            }
-                            found
-                        }
-                    },
-                    _ => None,
-                };
-                if let (FrameKind::Tell, None, Some(served)) = (frame.kind, frame.trace, &served) {
-                    if !run.as_ref().is_some_and(|r| r.continues(served, frame.tag)) {
-                        flush_run(&mut run, &link).await;
-                        run = Arc::clone(served).tell_run(frame.tag).map(|r| OpenRun {
-                            served: Arc::clone(served),
-                            run: r,
-                        });
-                    }
-                    match &mut run {
-                        Some(open) => {
-                            if let Err(e) = open.run.push(frame.body) {
-                                tell_lost(&frame, link.node(), &e);
-                            }
-                        }
-                        None => deliver_tell(&frame, Some(&**served), &link).await,
-                    }
-                    buf.advance(len);
-                    continue;
+    recv: RecvStream,
+    decoder: FrameDecoder,
+    /// What was read and not yet consumed.
+    buf: BytesMut,
+    sink: Arc<ReplySink>,
+    /// Finishes the stream's sending half when serving ends, however it ends.
+    _close: CloseOnDrop,
+}
+
+impl ServedStream {
+    pub(crate) fn new(
+        directory: Arc<dyn ServedNames>,
+        link: Arc<PeerLink>,
+        send: SendStream,
+        recv: RecvStream,
+    ) -> Self {
+        let sink = ReplySink::new(send, Arc::clone(&link));
+        let close = sink.closing();
+        Self {
+            directory,
+            decoder: FrameDecoder::new(link.max_frame_len()),
+            link,
+            recv,
+            buf: BytesMut::with_capacity(16 * 1024),
+            sink,
+            _close: close,
+        }
+    }
+
+    /// The stream's sending half, as its answers use it.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn sink(&self) -> Arc<ReplySink> {
+        Arc::clone(&self.sink)
+    }
+
+    /// Reads until the first frame is in, and says which served target it is for (none for
+    /// a stream that ends first or starts with garbage: [`serve`](Self::serve) deals with
+    /// those).
+    pub(crate) async fn first_target(&mut self) -> Option<Arc<dyn Served>> {
+        loop {
+            // A copy of the decoder peeks: the frame is decoded again, for real, when served.
+            match self.decoder.clone().decode_ref(&mut self.buf) {
+                Ok(Some((frame, _))) => {
+                    return match frame.target {
+                        Some(TargetRef::Name(name)) => self.directory.served(name),
+                        _ => None,
+                    };
                 }
-                flush_run(&mut run, &link).await;
-                match frame.kind {
-                    FrameKind::Tell => deliver_tell(&frame, served.as_deref(), &link).await,
-                    FrameKind::Ask => {
-                        let permit = match Arc::clone(&permits).try_acquire_owned() {
-                            Ok(permit) => permit,
-                            Err(TryAcquireError::Closed) => return,
-                            Err(TryAcquireError::NoPermits) => {
-                                match wait_for_permit(&permits, &sink).await {
-                                    Some(permit) => permit,
-                                    None => return,
+                Ok(None) => {}
+                Err(_) => return None,
+            }
+            match self.recv.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Serves the stream to its end.
+    pub(crate) async fn serve(self) {
+        let ServedStream {
+            directory,
+            link,
+            mut recv,
+            mut decoder,
+            mut buf,
+            sink,
+            _close,
+        } = self;
+        let permits = link.host_permits();
+        // The served actor of the last target: a stream almost always carries one target.
+        let mut cached: Option<(String, Arc<dyn Served>)> = None;
+        // The tells read so far that continue one run, delivered before anything else is.
+        let mut run: Option<OpenRun> = None;
+        let mut reading = true;
+        loop {
+            // Every complete frame received so far, in order, before reading on.
+            if reading {
+                loop {
+                    let (frame, len) = match decoder.decode_ref(&mut buf) {
+                        Ok(Some(decoded)) => decoded,
+                        Ok(None) => break,
+                        Err(e) => {
+                            // What came before the offending frame was sound.
+                            flush_run(&mut run, &link).await;
+                            link.violation(&e);
+                            return;
+                        }
+                    };
+                    Counters::add(&link.counters().frames_received, 1);
+                    let served = match frame.target {
+                        Some(TargetRef::Name(name)) => match &cached {
+                            Some((cached_name, served))
+                                if cached_name == name && !served.is_retired() =>
+                            {
+                                Some(Arc::clone(served))
+                            }
+                            _ => {
+                                let found = directory.served(name);
+                                if let Some(s) = &found {
+                                    cached = Some((name.to_string(), Arc::clone(s)));
+                                }
+                                found
+                            }
+                        },
+                        _ => None,
+                    };
+                    if let (FrameKind::Tell, None, Some(served)) =
+                        (frame.kind, frame.trace, &served)
+                    {
+                        if !run.as_ref().is_some_and(|r| r.continues(served, frame.tag)) {
+                            flush_run(&mut run, &link).await;
+                            run = Arc::clone(served).tell_run(frame.tag).map(|r| OpenRun {
+                                served: Arc::clone(served),
+                                run: r,
+                            });
+                        }
+                        match &mut run {
+                            Some(open) => {
+                                if let Err(e) = open.run.push(frame.body) {
+                                    tell_lost(&frame, link.node(), &e);
                                 }
                             }
-                        };
-                        let pending = queue_ask(&frame, served.as_deref()).await;
-                        sink.answer(frame.correlation_id, pending, permit);
+                            None => deliver_tell(&frame, Some(&**served), &link).await,
+                        }
+                        buf.advance(len);
+                        continue;
                     }
-                    other => {
-                        link.violation(&CodecError::InvalidHeader {
-                            kind: other,
-                            reason: "only tells and asks are sent to actors",
-                        });
+                    flush_run(&mut run, &link).await;
+                    match frame.kind {
+                        FrameKind::Tell => deliver_tell(&frame, served.as_deref(), &link).await,
+                        FrameKind::Ask => {
+                            let permit = match Arc::clone(&permits).try_acquire_owned() {
+                                Ok(permit) => permit,
+                                Err(TryAcquireError::Closed) => return,
+                                Err(TryAcquireError::NoPermits) => {
+                                    match wait_for_permit(&permits, &sink).await {
+                                        Some(permit) => permit,
+                                        None => return,
+                                    }
+                                }
+                            };
+                            let pending = queue_ask(&frame, served.as_deref()).await;
+                            sink.answer(frame.correlation_id, pending, permit);
+                        }
+                        other => {
+                            link.violation(&CodecError::InvalidHeader {
+                                kind: other,
+                                reason: "only tells and asks are sent to actors",
+                            });
+                            return;
+                        }
+                    }
+                    buf.advance(len);
+                }
+                flush_run(&mut run, &link).await;
+                // A stream that always has more to read never waits, so it would keep its worker
+                // (and the tasks it woke, which wait in that worker's slot) as long as the flood
+                // lasts: one unit of the task's budget per read makes it yield now and then.
+                tokio::task::coop::consume_budget().await;
+            }
+            if !reading && sink.is_idle() {
+                return;
+            }
+            tokio::select! {
+                () = sink.wait_queued() => {
+                    if !sink.write_queued().await {
                         return;
                     }
                 }
-                buf.advance(len);
-            }
-            flush_run(&mut run, &link).await;
-            // A stream that always has more to read never waits, so it would keep its worker
-            // (and the tasks it woke, which wait in that worker's slot) as long as the flood
-            // lasts: one unit of the task's budget per read makes it yield now and then.
-            tokio::task::coop::consume_budget().await;
-        }
-        if !reading && sink.is_idle() {
-            return;
-        }
-        tokio::select! {
-            () = sink.wait_queued() => {
-                if !sink.write_queued().await {
-                    return;
-                }
-            }
-            read = recv.read_buf(&mut buf), if reading => {
-                if matches!(read, Ok(0) | Err(_)) {
-                    // The peer finished sending: answer what is pending, then stop.
-                    reading = false;
-                    sink.drain();
+                read = recv.read_buf(&mut buf), if reading => {
+                    if matches!(read, Ok(0) | Err(_)) {
+                        // The peer finished sending: answer what is pending, then stop.
+                        reading = false;
+                        sink.drain();
+                    }
                 }
             }
         }
