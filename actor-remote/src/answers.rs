@@ -2,12 +2,12 @@
 //! from the task that completes it, which is almost always the actor's own.
 //!
 //! An ask's pending reply is polled with a waker of its own ([`AnswerSlot`]) rather than by
-//! the stream's task: when the actor answers, the wake-up polls the reply at once, in the
+//! the stream's reader: when the actor answers, the wake-up polls the reply at once, in the
 //! actor's task, encodes the answer frame and writes it to the stream with a non-blocking
-//! write. The stream's task is not polled for an answer at all, as the asking side's reader
+//! write. The stream's reader is not polled for an answer at all, as the asking side's reader
 //! task is not ([`crate::replies`]), and a reply whose encoding panics fails its own ask
 //! without taking the stream down. What the stream does not take at once (flow control)
-//! stays queued in the [`ReplySink`] and the stream's task writes it.
+//! stays queued in the [`ReplySink`] and the stream's reader writes it.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,7 +26,7 @@ use crate::stats::Counters;
 use crate::wire_error::RemoteError;
 
 struct SinkState {
-    /// The stream, while nobody writes to it (the stream's task has it out while it writes).
+    /// The stream, while nobody writes to it (the stream's reader has it out while it writes).
     send: Option<SendStream>,
     /// Answer frames encoded and not yet written.
     out: BytesMut,
@@ -38,7 +38,7 @@ struct SinkState {
     open: usize,
     /// The stream could not be written: answers are dropped.
     failed: bool,
-    /// The peer finished sending: the stream's task waits for the last answer to end.
+    /// The peer finished sending: the stream's reader waits for the last answer to end.
     draining: bool,
 }
 
@@ -52,10 +52,10 @@ impl SinkState {
     }
 }
 
-/// The sending half of a served stream, shared by the stream's task and every answer on it.
+/// The sending half of a served stream, shared by the stream's reader and every answer on it.
 pub(crate) struct ReplySink {
     state: Mutex<SinkState>,
-    /// Wakes the stream's task: answers are queued for it to write, or the last one is in.
+    /// Wakes the stream's reader: answers are queued for it to write, or the last one is in.
     flush: Notify,
     link: Arc<PeerLink>,
 }
@@ -77,7 +77,7 @@ impl ReplySink {
         })
     }
 
-    /// A guard that [closes](Self::close) the sink when the stream's task ends, however it
+    /// A guard that [closes](Self::close) the sink when the stream's reader ends, however it
     /// ends (returning, or dropped when its link goes).
     pub(crate) fn closing(self: &Arc<Self>) -> CloseOnDrop {
         CloseOnDrop(Arc::clone(self))
@@ -106,7 +106,7 @@ impl ReplySink {
     }
 
     /// Queues the answer frame of a resolved ask and writes what is queued if nobody else is
-    /// writing and the stream takes it without waiting; otherwise the stream's task is woken
+    /// writing and the stream takes it without waiting; otherwise the stream's reader is woken
     /// to write it.
     fn complete(&self, frame: &Frame, permit: OwnedSemaphorePermit) {
         let mut s = self.lock();
@@ -123,7 +123,7 @@ impl ReplySink {
             }
         }
         s.permits.push(permit);
-        // The stream's task is woken only when it has something to do: waking it after every
+        // The stream's reader is woken only when it has something to do: waking it after every
         // answer cost, measured, a task poll and an unpark of the other worker per ask.
         if !write_through(&mut s, self.link.counters()) || (s.open == 0 && s.draining) {
             drop(s);
@@ -131,7 +131,7 @@ impl ReplySink {
         }
     }
 
-    /// Closes the stream: the stream's task has ended, so answers still to come are dropped
+    /// Closes the stream: the stream's reader has ended, so answers still to come are dropped
     /// (their asks fail on the asking side as the stream ends there).
     pub(crate) fn close(&self) {
         let mut s = self.lock();
@@ -140,7 +140,7 @@ impl ReplySink {
         s.send = None;
     }
 
-    /// The stream's task: the peer finished sending, so once every ask taken is answered
+    /// The stream's reader: the peer finished sending, so once every ask taken is answered
     /// (see [`is_idle`](Self::is_idle)) serving ends; the last answer wakes it.
     pub(crate) fn drain(&self) {
         self.lock().draining = true;
@@ -152,13 +152,13 @@ impl ReplySink {
         s.open == 0 && (s.out.is_empty() || s.failed) && (s.send.is_some() || s.failed)
     }
 
-    /// Resolves when answers are queued for the stream's task to write (or the last one is
+    /// Resolves when answers are queued for the stream's reader to write (or the last one is
     /// in). Cancel-safe: it only waits.
     pub(crate) async fn wait_queued(&self) {
         self.flush.notified().await;
     }
 
-    /// The stream's task: writes what is queued. `false` once the stream cannot be written.
+    /// The stream's reader: writes what is queued. `false` once the stream cannot be written.
     /// Not to be cancelled (it holds the stream while it writes): await it to the end.
     pub(crate) async fn write_queued(&self) -> bool {
         let (mut send, out, frames, permits) = {

@@ -1,7 +1,12 @@
 //! The hosting side: frames from peers to the local actors this node serves.
 //!
-//! Each stream a peer opens is served by one task, in order: every frame already received is
-//! decoded in place (nothing copied) and dispatched before the task reads on. Consecutive
+//! Each stream a peer opens is served in order: every frame already received is decoded in
+//! place (nothing copied) and dispatched before it reads on. A stream whose first frame is
+//! for a local actor is that actor's feeder (`ActorRef::attach_feeder`): it runs in the
+//! actor's own task while the actor waits for messages, so an ask is read, handled and
+//! answered in one task, and in a helper task while the actor is busy, so a flood is read
+//! on one worker while the actor handles it on the other and a slow handler holds up no
+//! other target on the stream. Any other stream has a task of its own. Consecutive
 //! tells of one message type to one actor are decoded into a [`TellRun`] and go into the
 //! mailbox together, with one lock, once the read's frames are walked (or a frame of another
 //! kind comes); when the mailbox is full the task waits for room, which holds back the stream
@@ -45,8 +50,8 @@ pub(crate) trait Served: Send + Sync + 'static {
     fn tell_run(self: Arc<Self>, _tag: &str) -> Option<Box<dyn TellRun>> {
         None
     }
-    /// Runs a [`ServedStream`] for this target in its own task (an actor's), if it has one;
-    /// hands it back otherwise.
+    /// Hands a [`ServedStream`] to this target's actor as its feeder, if it has one; hands
+    /// it back otherwise.
     fn host(&self, serving: Feeder) -> Result<(), Feeder> {
         Err(serving)
     }
@@ -291,9 +296,10 @@ pub(crate) trait ServedNames: Send + Sync + 'static {
 
 /// One stream a peer opened, served: reads its frames in order, writes replies back on it.
 ///
-/// It runs in the task of the actor its first frame is for, when that is a local actor (see
-/// [`Served::host`]): the frames are then decoded, delivered and handled in one task, and the
-/// answers leave from it. Otherwise (a topic, an unknown name) it runs in a task of its own.
+/// It is the feeder of the actor its first frame is for, when that is a local actor (see
+/// [`Served::host`]): while the actor waits, the frames are decoded, delivered and handled in
+/// its task, and the answers leave from it; while it is busy, a helper task reads on.
+/// Otherwise (a topic, an unknown name) it runs in a task of its own.
 pub(crate) struct ServedStream {
     directory: Arc<dyn ServedNames>,
     link: Arc<PeerLink>,
@@ -324,12 +330,6 @@ impl ServedStream {
             sink,
             _close: close,
         }
-    }
-
-    /// The stream's sending half, as its answers use it.
-    #[cfg(feature = "fault-injection")]
-    pub(crate) fn sink(&self) -> Arc<ReplySink> {
-        Arc::clone(&self.sink)
     }
 
     /// Reads until the first frame is in, and says which served target it is for (none for

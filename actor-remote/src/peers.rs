@@ -366,8 +366,6 @@ impl Inbox for NodeInbox {
             let mut stream =
                 dispatch::ServedStream::new(node as Arc<dyn ServedNames>, link, send, recv);
             let host = stream.first_target().await;
-            #[cfg(feature = "fault-injection")]
-            let (sink, mut dropped_too) = (Arc::downgrade(&stream.sink()), dropped.clone());
             let serving = stream.serve();
             #[cfg(feature = "fault-injection")]
             let serving = async move {
@@ -377,26 +375,14 @@ impl Inbox for NodeInbox {
                 }
             };
             let serving: actor_core::remote::Feeder = Box::pin(serving);
-            // In the task of the actor it is for, when there is one; else in this one.
+            // The feeder of the actor it is for, when there is one (see
+            // `dispatch::ServedStream`); else this task serves it.
             let serving = match host {
                 Some(host) => host.host(serving),
                 None => Err(serving),
             };
-            match serving {
-                Err(serving) => serving.await,
-                // The actor polls the stream only between messages: a drop while it is busy
-                // ends the stream for the peer at once all the same.
-                #[cfg(feature = "fault-injection")]
-                Ok(()) => {
-                    // Weak: this task must not keep the stream (nor its connection) alive.
-                    if dropped_too.changed().await.is_ok() {
-                        if let Some(sink) = sink.upgrade() {
-                            sink.close();
-                        }
-                    }
-                }
-                #[cfg(not(feature = "fault-injection"))]
-                Ok(()) => {}
+            if let Err(serving) = serving {
+                serving.await;
             }
         });
     }
