@@ -100,8 +100,12 @@ struct Queue<A: Actor> {
     rx_waker: Option<Waker>,
     /// Senders waiting for room; all are woken when room is made and each retries.
     tx_waiters: Vec<Waker>,
-    /// Feeders handed over and not yet taken up by the actor's task.
-    feeders: Vec<Arc<FeederSlot>>,
+    /// The feeders (see [`crate::feeder`]).
+    #[allow(
+        clippy::box_collection,
+        reason = "8 bytes in every mailbox instead of 24: few actors have feeders"
+    )]
+    feeders: Option<Box<Vec<Arc<FeederSlot>>>>,
     /// The receiver waits in [`Mailbox::recv`] with its waker in `rx_waker`: woken there,
     /// it runs its feeders.
     parked: bool,
@@ -159,7 +163,7 @@ impl<A: Actor> Mailbox<A> {
                 closed: false,
                 rx_waker: None,
                 tx_waiters: Vec::new(),
-                feeders: Vec::new(),
+                feeders: None,
                 parked: false,
             }),
         }
@@ -277,7 +281,9 @@ impl<A: Actor> Mailbox<A> {
             return Err(feeder);
         }
         let actor: Weak<dyn WakeParked> = Arc::downgrade(self) as Weak<dyn WakeParked>;
-        q.feeders.push(FeederSlot::start(feeder, actor));
+        q.feeders
+            .get_or_insert_default()
+            .push(FeederSlot::start(feeder, actor));
         Ok(())
     }
 
@@ -309,16 +315,24 @@ impl<A: Actor> Mailbox<A> {
             let mut q = self.lock();
             q.parked = false;
             let mut room_waiters = self.refill(&mut q, batch);
-            if batch.is_empty() && !q.feeders.is_empty() {
+            let idle_feeders = if batch.is_empty() {
+                q.feeders.take()
+            } else {
+                None
+            };
+            if let Some(mut feeders) = idle_feeders {
                 // Polled without the lock: they deliver into this mailbox. Only this task
                 // takes them out and closes the mailbox, so none is missed meanwhile.
-                let mut feeders = std::mem::take(&mut q.feeders);
                 drop(q);
                 room_waiters.drain(..).for_each(Waker::wake);
                 feeders.retain(|feeder| !feeder.poll());
                 q = self.lock();
-                feeders.append(&mut q.feeders);
-                q.feeders = feeders;
+                if let Some(attached) = q.feeders.take() {
+                    feeders.extend(*attached);
+                }
+                if !feeders.is_empty() {
+                    q.feeders = Some(feeders);
+                }
                 room_waiters = self.refill(&mut q, batch);
             }
             if let Some(env) = batch.pop_front() {
@@ -372,8 +386,11 @@ impl<A: Actor> Mailbox<A> {
 
     /// Stops the feeders for good (after [`close`](Self::close): none is attached since).
     pub(crate) fn close_feeders(&self) {
-        let feeders = std::mem::take(&mut self.lock().feeders);
-        feeders.iter().for_each(|f| f.close());
+        let feeders = self.lock().feeders.take();
+        feeders
+            .iter()
+            .flat_map(|f| f.iter())
+            .for_each(|f| f.close());
     }
 
     /// Waits until the mailbox is closed for good.
