@@ -135,7 +135,8 @@ impl<A: Actor> ActorRef<A> {
     /// is dropped when the actor stops for good.
     ///
     /// # Errors
-    /// The feeder is handed back when the actor is remote or has stopped for good.
+    /// The feeder is handed back when the actor is remote or has stopped for good, or when
+    /// called outside a Tokio runtime (the helper task needs one).
     pub fn attach_feeder(&self, feeder: Feeder) -> Result<(), Feeder> {
         match &self.route {
             Route::Local(mb) => mb.attach_feeder(feeder),

@@ -15,7 +15,7 @@
 //! otherwise. One poll at a time: a wake during a poll makes the poller poll again.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -44,6 +44,9 @@ pub(crate) trait WakeParked: Send + Sync {
 /// One feeder, shared by the actor's task and its helper.
 pub(crate) struct FeederSlot {
     state: AtomicU8,
+    /// Woken since its last poll began: a poll now may find work. A feeder not woken since
+    /// is left alone (its last poll ended waiting, with its waker registered).
+    woken: AtomicBool,
     feeder: Mutex<Option<Feeder>>,
     /// The helper task's waker.
     helper: AtomicWaker,
@@ -51,17 +54,28 @@ pub(crate) struct FeederSlot {
 }
 
 impl FeederSlot {
-    /// Makes the slot of `feeder` for the actor `actor` and starts its helper task, which
-    /// runs it first (the actor takes over when it is woken while parked).
-    pub(crate) fn start(feeder: Feeder, actor: Weak<dyn WakeParked>) -> Arc<Self> {
-        let slot = Arc::new(Self {
+    /// Makes the slot of `feeder` for the actor `actor`. Nothing runs it until its helper is
+    /// [started](Self::start_helper).
+    pub(crate) fn new(feeder: Feeder, actor: Weak<dyn WakeParked>) -> Arc<Self> {
+        Arc::new(Self {
             state: AtomicU8::new(IDLE),
+            woken: AtomicBool::new(true),
             feeder: Mutex::new(Some(feeder)),
             helper: AtomicWaker::new(),
             actor,
-        });
-        tokio::spawn(help(Arc::clone(&slot)));
-        slot
+        })
+    }
+
+    /// Starts the helper task on `runtime`; it runs the feeder first (the actor takes over
+    /// when the feeder is woken while the actor is parked).
+    pub(crate) fn start_helper(self: &Arc<Self>, runtime: &tokio::runtime::Handle) {
+        runtime.spawn(help(Arc::clone(self)));
+    }
+
+    /// Hands the feeder to its helper: the actor took a wake-up meant for it and will not
+    /// poll it now.
+    pub(crate) fn wake_helper(&self) {
+        self.helper.wake();
     }
 
     pub(crate) fn is_done(&self) -> bool {
@@ -72,13 +86,14 @@ impl FeederSlot {
     /// meanwhile (a few times; then the wake is passed on as any other). Returns whether it
     /// is done.
     pub(crate) fn poll(self: &Arc<Self>) -> bool {
-        if self.swap_state(IDLE, POLLING).is_err() {
+        if !self.woken.load(Ordering::Acquire) || self.swap_state(IDLE, POLLING).is_err() {
             return self.is_done();
         }
         let waker = Waker::from(Arc::clone(self));
         let mut cx = Context::from_waker(&waker);
         let mut polls = 0;
         loop {
+            self.woken.store(false, Ordering::Release);
             if self.poll_once(&mut cx) {
                 self.finish();
                 return true;
@@ -133,14 +148,17 @@ impl FeederSlot {
         self.helper.wake();
     }
 
-    /// Drops the feeder (it may hold a stream, which then ends).
+    /// Drops the feeder (it may hold a stream, which then ends). A panic in its drop is
+    /// caught: the actor whose task may be dropping it is not its caller.
     fn drop_feeder(&self) {
         let feeder = self
             .feeder
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(feeder);
+        if std::panic::catch_unwind(AssertUnwindSafe(|| drop(feeder))).is_err() {
+            tracing::error!("a message feeder panicked while dropped");
+        }
     }
 
     /// Stops the feeder for good (the actor stopped): dropped now, or by its poller once the
@@ -167,7 +185,8 @@ impl Wake for FeederSlot {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        let mut state = self.state.load(Ordering::Acquire);
+        self.woken.store(true, Ordering::SeqCst);
+        let mut state = self.state.load(Ordering::SeqCst);
         loop {
             match state {
                 IDLE => return self.route(),
@@ -188,8 +207,12 @@ impl Wake for FeederSlot {
     }
 }
 
-/// The helper task: runs the feeder whenever it is woken, until the feeder is done.
+/// The helper task: runs the feeder whenever it is woken, until the feeder is done. Dropped
+/// before that (the runtime shuts down), it closes the slot: the feeder, which may hold what
+/// holds the actor, does not outlive both of the tasks that run it.
 async fn help(slot: Arc<FeederSlot>) {
+    let closing = CloseOnDrop(slot);
+    let slot = &closing.0;
     std::future::poll_fn(|cx| {
         slot.helper.register(cx.waker());
         if slot.poll() {
@@ -199,6 +222,14 @@ async fn help(slot: Arc<FeederSlot>) {
         }
     })
     .await;
+}
+
+struct CloseOnDrop(Arc<FeederSlot>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl std::fmt::Debug for FeederSlot {

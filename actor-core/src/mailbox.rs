@@ -109,6 +109,9 @@ struct Queue<A: Actor> {
     /// The receiver waits in [`Mailbox::recv`] with its waker in `rx_waker`: woken there,
     /// it runs its feeders.
     parked: bool,
+    /// The receiver took a feeder's wake-up ([`WakeParked`]): it polls the feeders next, or
+    /// hands them to their helpers.
+    feeders_owed: bool,
 }
 
 impl<A: Actor> Queue<A> {
@@ -136,9 +139,13 @@ impl<A: Actor> WakeParked for Mailbox<A> {
             return false;
         }
         q.parked = false;
-        let waker = q.rx_waker.take();
+        let Some(waker) = q.rx_waker.take() else {
+            return false;
+        };
+        q.feeders_owed = true;
         drop(q);
-        waker.map(Waker::wake).is_some()
+        waker.wake();
+        true
     }
 }
 
@@ -165,6 +172,7 @@ impl<A: Actor> Mailbox<A> {
                 tx_waiters: Vec::new(),
                 feeders: None,
                 parked: false,
+                feeders_owed: false,
             }),
         }
     }
@@ -274,16 +282,21 @@ impl<A: Actor> Mailbox<A> {
 
     /// Hands `feeder` over: from now on it runs in the actor's task while the actor waits
     /// for messages, and in a helper task while it is busy (see [`crate::feeder`]). Handed
-    /// back if the mailbox is closed.
+    /// back if the mailbox is closed, or when called outside a Tokio runtime.
     pub(crate) fn attach_feeder(self: &Arc<Self>, feeder: Feeder) -> Result<(), Feeder> {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return Err(feeder);
+        };
         let mut q = self.lock();
         if q.closed {
             return Err(feeder);
         }
         let actor: Weak<dyn WakeParked> = Arc::downgrade(self) as Weak<dyn WakeParked>;
-        q.feeders
-            .get_or_insert_default()
-            .push(FeederSlot::start(feeder, actor));
+        let slot = FeederSlot::new(feeder, actor);
+        q.feeders.get_or_insert_default().push(Arc::clone(&slot));
+        drop(q);
+        // Closed meanwhile, the helper finds the slot closed and ends.
+        slot.start_helper(&runtime);
         Ok(())
     }
 
@@ -307,6 +320,7 @@ impl<A: Actor> Mailbox<A> {
     pub(crate) async fn recv(&self, batch: &mut VecDeque<Envelope<A>>) -> Received<A> {
         poll_fn(|cx| {
             if let Some(s) = self.take_signal() {
+                self.leave_feeders();
                 return Poll::Ready(Received::Signal(s));
             }
             if let Some(env) = batch.pop_front() {
@@ -314,26 +328,26 @@ impl<A: Actor> Mailbox<A> {
             }
             let mut q = self.lock();
             q.parked = false;
+            let owed = std::mem::take(&mut q.feeders_owed);
             let mut room_waiters = self.refill(&mut q, batch);
-            let idle_feeders = if batch.is_empty() {
+            // When idle, or woken for them even if messages came meanwhile.
+            let polled = if batch.is_empty() || owed {
                 q.feeders.take()
             } else {
                 None
             };
-            if let Some(mut feeders) = idle_feeders {
+            if let Some(mut feeders) = polled {
                 // Polled without the lock: they deliver into this mailbox. Only this task
                 // takes them out and closes the mailbox, so none is missed meanwhile.
                 drop(q);
-                room_waiters.drain(..).for_each(Waker::wake);
                 feeders.retain(|feeder| !feeder.poll());
                 q = self.lock();
-                if let Some(attached) = q.feeders.take() {
-                    feeders.extend(*attached);
+                put_back(&mut q, feeders);
+                if batch.is_empty() {
+                    // Room waiters are woken after the poll: a feeder among them has just
+                    // used the room, and waking it first would send its helper after it.
+                    room_waiters.extend(self.refill(&mut q, batch));
                 }
-                if !feeders.is_empty() {
-                    q.feeders = Some(feeders);
-                }
-                room_waiters = self.refill(&mut q, batch);
             }
             if let Some(env) = batch.pop_front() {
                 drop(q);
@@ -346,11 +360,29 @@ impl<A: Actor> Mailbox<A> {
             room_waiters.into_iter().for_each(Waker::wake);
             // A signal raised between the first check and the registration found no waker.
             match self.take_signal() {
-                Some(s) => Poll::Ready(Received::Signal(s)),
+                Some(s) => {
+                    self.leave_feeders();
+                    Poll::Ready(Received::Signal(s))
+                }
                 None => Poll::Pending,
             }
         })
         .await
+    }
+
+    /// The receiver leaves [`recv`](Self::recv) for a signal, and no longer parked there:
+    /// the feeders' wake-ups go to their helpers, and one it took is passed on to them.
+    fn leave_feeders(&self) {
+        let mut q = self.lock();
+        q.parked = false;
+        if !std::mem::take(&mut q.feeders_owed) {
+            return;
+        }
+        let feeders = q.feeders.take();
+        drop(q);
+        let Some(feeders) = feeders else { return };
+        feeders.iter().for_each(|f| f.wake_helper());
+        put_back(&mut self.lock(), feeders);
     }
 
     /// Waits for the next signal, leaving messages queued.
@@ -420,6 +452,20 @@ impl<A: Actor> Mailbox<A> {
             w.wake();
         }
         rest
+    }
+}
+
+/// Puts `feeders` back into the queue, before any attached meanwhile.
+#[allow(
+    clippy::box_collection,
+    reason = "the queue keeps its feeders boxed, see `Queue::feeders`"
+)]
+fn put_back<A: Actor>(q: &mut Queue<A>, mut feeders: Box<Vec<Arc<FeederSlot>>>) {
+    if let Some(attached) = q.feeders.take() {
+        feeders.extend(*attached);
+    }
+    if !feeders.is_empty() {
+        q.feeders = Some(feeders);
     }
 }
 

@@ -43,6 +43,17 @@ impl Handler<Seen> for Recorder {
     }
 }
 
+/// Asks for the task the actor runs in.
+struct TaskOf;
+impl Message for TaskOf {
+    type Reply = Option<tokio::task::Id>;
+}
+impl Handler<TaskOf> for Recorder {
+    async fn handle(&mut self, _msg: TaskOf, _ctx: &mut Context<Self>) -> Option<tokio::task::Id> {
+        tokio::task::try_id()
+    }
+}
+
 /// Holds the handler open until `release` has a permit, saying so on `entered`.
 struct Hold {
     entered: oneshot::Sender<()>,
@@ -146,6 +157,8 @@ async fn while_its_actor_is_busy_a_feeder_keeps_delivering_to_other_actors() {
     let (tx, rx) = mpsc::unbounded_channel();
     host.attach_feeder(forwarding(rx, other.clone()))
         .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    let host_task = host.ask(TaskOf).await.expect("ask");
+    assert!(host_task.is_some());
     let release = Arc::new(Semaphore::new(0));
     let (entered, in_handler) = oneshot::channel();
     host.tell(Hold {
@@ -164,9 +177,39 @@ async fn while_its_actor_is_busy_a_feeder_keeps_delivering_to_other_actors() {
     // The host is still held in its handler: the helper delivered these.
     let seen = seen_at_least(&other, 100).await;
     assert_eq!(values(&seen), (0..100).collect::<Vec<_>>());
-    assert!(seen.iter().all(|f| f.fed_in.is_some()));
+    assert!(
+        seen.iter()
+            .all(|f| f.fed_in.is_some() && f.fed_in != host_task),
+        "the feeder ran in its helper, not in the held host's task"
+    );
     release.add_permits(1);
     assert_eq!(host.ask(Seen).await.map(|s| s.len()), Ok(0));
+    system.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_feeder_woken_for_its_parked_actor_runs_though_a_message_came_first() {
+    let system = ActorSystem::new();
+    let host = system.spawn(Recorder::default()).await.expect("spawn");
+    let other = system.spawn(Recorder::default()).await.expect("spawn");
+    let (tx, rx) = mpsc::unbounded_channel();
+    host.attach_feeder(forwarding(rx, other.clone()))
+        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    // The helper has run the feeder once, and the host is parked.
+    assert_eq!(host.ask(Seen).await.map(|s| s.len()), Ok(0));
+    let release = Arc::new(Semaphore::new(0));
+    let (entered, _in_handler) = oneshot::channel();
+    // On this one-thread runtime neither task runs before this one waits: the feeder's
+    // wake-up goes to the parked host, and a message that holds it is queued behind it.
+    tx.send(1).expect("feeder alive");
+    host.try_tell(Hold {
+        entered,
+        release: Arc::clone(&release),
+    })
+    .expect("room");
+    let seen = seen_at_least(&other, 1).await;
+    assert_eq!(values(&seen), vec![1]);
+    release.add_permits(1);
     system.shutdown().await;
 }
 
