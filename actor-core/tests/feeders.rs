@@ -88,6 +88,14 @@ fn forwarding(
     })
 }
 
+/// Attaches to `host` a feeder that tells `to` every value sent on the returned channel.
+fn feed(host: &ActorRef<Recorder>, to: &ActorRef<Recorder>) -> mpsc::UnboundedSender<u32> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    host.attach_feeder(forwarding(rx, to.clone()))
+        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    tx
+}
+
 /// What `actor` has seen once it has seen `n` values (asked at most 500 times, 10 ms apart).
 async fn seen_at_least(actor: &ActorRef<Recorder>, n: usize) -> Vec<Fed> {
     for _ in 0..500 {
@@ -108,10 +116,7 @@ fn values(seen: &[Fed]) -> Vec<u32> {
 async fn a_feeder_delivers_its_messages_in_order() {
     let system = ActorSystem::new();
     let actor = system.spawn(Recorder::default()).await.expect("spawn");
-    let (tx, rx) = mpsc::unbounded_channel();
-    actor
-        .attach_feeder(forwarding(rx, actor.clone()))
-        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    let tx = feed(&actor, &actor);
     for value in 0..10_000 {
         tx.send(value).expect("feeder alive");
     }
@@ -124,10 +129,7 @@ async fn a_feeder_delivers_its_messages_in_order() {
 async fn a_feeder_woken_while_its_actor_waits_runs_in_the_actors_own_task() {
     let system = ActorSystem::new();
     let actor = system.spawn(Recorder::default()).await.expect("spawn");
-    let (tx, rx) = mpsc::unbounded_channel();
-    actor
-        .attach_feeder(forwarding(rx, actor.clone()))
-        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    let tx = feed(&actor, &actor);
     // Its helper runs it first, while this task waits for the answer: nothing has come yet.
     assert_eq!(actor.ask(Seen).await.map(|s| s.len()), Ok(0));
     for value in 0..10 {
@@ -154,9 +156,7 @@ async fn while_its_actor_is_busy_a_feeder_keeps_delivering_to_other_actors() {
     let system = ActorSystem::new();
     let host = system.spawn(Recorder::default()).await.expect("spawn");
     let other = system.spawn(Recorder::default()).await.expect("spawn");
-    let (tx, rx) = mpsc::unbounded_channel();
-    host.attach_feeder(forwarding(rx, other.clone()))
-        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    let tx = feed(&host, &other);
     let host_task = host.ask(TaskOf).await.expect("ask");
     assert!(host_task.is_some());
     let release = Arc::new(Semaphore::new(0));
@@ -192,9 +192,7 @@ async fn a_feeder_woken_for_its_parked_actor_runs_though_a_message_came_first() 
     let system = ActorSystem::new();
     let host = system.spawn(Recorder::default()).await.expect("spawn");
     let other = system.spawn(Recorder::default()).await.expect("spawn");
-    let (tx, rx) = mpsc::unbounded_channel();
-    host.attach_feeder(forwarding(rx, other.clone()))
-        .unwrap_or_else(|_| panic!("a live local actor takes a feeder"));
+    let tx = feed(&host, &other);
     // The helper has run the feeder once, and the host is parked.
     assert_eq!(host.ask(Seen).await.map(|s| s.len()), Ok(0));
     let release = Arc::new(Semaphore::new(0));
