@@ -359,6 +359,25 @@ async fn a_remote_panic_comes_back_typed_and_the_remote_supervisor_restarts_the_
     b.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_actor_that_stops_answers_its_queued_asks_stopped_and_the_node_serves_on() {
+    let (a, b) = pair().await;
+    let (held, gate) = held_echo(&a, &b, "held").await;
+    held.tell(Record(0)).await.expect("tell");
+    let queued = waiting_ask(&held, Ping(1), "queued behind the held tell").await;
+    let local = b.system().lookup::<Echo>("held").expect("local ref");
+    assert!(local.stop());
+    gate.add_permits(1);
+    let outcome = tokio::time::timeout(Duration::from_secs(5), queued)
+        .await
+        .expect("the queued ask is answered")
+        .expect("the asking task ran");
+    assert_eq!(outcome, Err(AskError::Stopped));
+    assert_eq!(remote_echo(&a).await.ask(Ping(7)).await, Ok(7));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_reply_that_cannot_be_serialized_fails_its_ask_alone() {
     quiet_panics();
