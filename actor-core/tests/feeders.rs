@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actor_core::{Actor, ActorRef, ActorSystem, Context, Handler, Message};
+use actor_core::{
+    Actor, ActorRef, ActorSystem, Backoff, ChildSpec, Context, Handler, Message, Supervisor,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// Records what it is told, with the task that delivered it and the task that handled it.
@@ -40,6 +42,17 @@ impl Message for Seen {
 impl Handler<Seen> for Recorder {
     async fn handle(&mut self, _msg: Seen, _ctx: &mut Context<Self>) -> Vec<Fed> {
         self.seen.clone()
+    }
+}
+
+/// Makes the handler panic.
+struct Boom;
+impl Message for Boom {
+    type Reply = ();
+}
+impl Handler<Boom> for Recorder {
+    async fn handle(&mut self, _msg: Boom, _ctx: &mut Context<Self>) {
+        panic!("boom requested");
     }
 }
 
@@ -208,6 +221,28 @@ async fn a_feeder_woken_for_its_parked_actor_runs_though_a_message_came_first() 
     let seen = seen_at_least(&other, 1).await;
     assert_eq!(values(&seen), vec![1]);
     release.add_permits(1);
+    system.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeder_survives_its_actors_restart() {
+    let system = ActorSystem::new();
+    system
+        .spawn_supervisor(
+            Supervisor::one_for_one()
+                .backoff(Backoff::none())
+                .child(ChildSpec::new("host", Recorder::default)),
+        )
+        .await
+        .expect("supervisor");
+    let host = system.lookup::<Recorder>("host").expect("host");
+    let tx = feed(&host, &host);
+    tx.send(1).expect("feeder alive");
+    assert_eq!(values(&seen_at_least(&host, 1).await), vec![1]);
+    assert!(host.ask(Boom).await.is_err(), "the handler panicked");
+    // A fresh instance (nothing seen yet), fed by the same feeder.
+    tx.send(2).expect("the feeder outlives the instance");
+    assert_eq!(values(&seen_at_least(&host, 1).await), vec![2]);
     system.shutdown().await;
 }
 
