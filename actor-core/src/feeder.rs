@@ -190,17 +190,10 @@ impl Wake for FeederSlot {
         loop {
             match state {
                 IDLE => return self.route(),
-                POLLING => {
-                    match self.state.compare_exchange(
-                        POLLING,
-                        NOTIFIED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    ) {
-                        Ok(_) => return,
-                        Err(now) => state = now,
-                    }
-                }
+                POLLING => match self.swap_state(POLLING, NOTIFIED) {
+                    Ok(()) => return,
+                    Err(now) => state = now,
+                },
                 _ => return,
             }
         }

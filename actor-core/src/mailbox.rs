@@ -291,7 +291,7 @@ impl<A: Actor> Mailbox<A> {
         if q.closed {
             return Err(feeder);
         }
-        let actor: Weak<dyn WakeParked> = Arc::downgrade(self) as Weak<dyn WakeParked>;
+        let actor = Arc::downgrade(self) as Weak<dyn WakeParked>;
         let slot = FeederSlot::new(feeder, actor);
         q.feeders.get_or_insert_default().push(Arc::clone(&slot));
         drop(q);

@@ -591,9 +591,7 @@ impl PendingAsk {
             }
         }
     }
-}
 
-impl PendingAsk {
     /// The reply, if it has come, registering `cx`'s waker for it otherwise.
     fn poll_rx(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<Bytes, AskError>> {
         Pin::new(&mut self.rx).poll(cx).map(|outcome| {
