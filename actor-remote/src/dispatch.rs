@@ -308,6 +308,9 @@ pub(crate) struct ServedStream {
     /// What was read and not yet consumed.
     buf: BytesMut,
     sink: Arc<ReplySink>,
+    /// The served actor of the last target looked up, and its name: a stream almost always
+    /// carries one target.
+    cached: Option<(String, Arc<dyn Served>)>,
     /// Finishes the stream's sending half when serving ends, however it ends.
     _close: CloseOnDrop,
 }
@@ -328,6 +331,7 @@ impl ServedStream {
             recv,
             buf: BytesMut::with_capacity(16 * 1024),
             sink,
+            cached: None,
             _close: close,
         }
     }
@@ -340,10 +344,13 @@ impl ServedStream {
             // A copy of the decoder peeks: the frame is decoded again, for real, when served.
             match self.decoder.clone().decode_ref(&mut self.buf) {
                 Ok(Some((frame, _))) => {
-                    return match frame.target {
-                        Some(TargetRef::Name(name)) => self.directory.served(name),
-                        _ => None,
+                    let Some(TargetRef::Name(name)) = frame.target else {
+                        return None;
                     };
+                    let served = self.directory.served(name)?;
+                    // Serving starts from it, rather than looking the name up again.
+                    self.cached = Some((name.to_string(), Arc::clone(&served)));
+                    return Some(served);
                 }
                 Ok(None) => {}
                 Err(_) => return None,
@@ -364,11 +371,10 @@ impl ServedStream {
             mut decoder,
             mut buf,
             sink,
+            mut cached,
             _close,
         } = self;
         let permits = link.host_permits();
-        // The served actor of the last target: a stream almost always carries one target.
-        let mut cached: Option<(String, Arc<dyn Served>)> = None;
         // The tells read so far that continue one run, delivered before anything else is.
         let mut run: Option<OpenRun> = None;
         let mut reading = true;
