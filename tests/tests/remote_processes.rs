@@ -18,13 +18,13 @@ use tests::process::{NodeProcess, ProcessError};
 use tokio::time::Instant;
 
 const SECRET: &str = "multi-process test secret";
+const CHILD: &str = "child";
 
 /// Every test holds this while it runs, and the flood of tells holds it alone: beside the
 /// other tests' node processes (debug builds on two cores) the flood delayed the answers to
 /// health probes past even the production timing (the child declared the tester down in 1
 /// of 10 runs of this binary, with the test on its own in 0 of 10).
 static LOAD: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-const CHILD: &str = "child";
 
 /// The `test-node` binary of this crate.
 fn program() -> &'static Path {
