@@ -20,7 +20,7 @@ use tracing::Span;
 use crate::actor::Actor;
 use crate::actor_ref::ActorRef;
 use crate::context::Context;
-use crate::envelope::Envelope;
+use crate::envelope::{Envelope, HandleRun, RunScope};
 use crate::error::{AskError, SpawnError};
 use crate::id::ActorId;
 use crate::mailbox::{Mailbox, Received, Signal};
@@ -284,14 +284,33 @@ impl<A: Actor> Cell<A> {
                     Received::Signal(Signal::Start) => continue,
                     Received::Message(env) => env,
                 };
-                let span = tracing::debug_span!(
-                    "handle",
-                    actor = %self.label(),
-                    msg = env.type_name(),
-                    trace_id = tracing::field::Empty,
-                );
-                let outcome = handling(env, &mut actor, &mut ctx, batch, &span).await;
-                crate::stats::bump(&self.mailbox.counters.handled);
+                let outcome = if let Envelope::Run(_) = env {
+                    // Handled where it is, at the front of the batch, so that what a
+                    // panic leaves of it stays queued.
+                    batch.push_front(env);
+                    let Some(Envelope::Run(run)) = batch.front_mut() else {
+                        continue;
+                    };
+                    let before = run.len();
+                    let (label, mailbox) = (self.label(), &*self.mailbox);
+                    let outcome =
+                        handling_run(&mut **run, &mut actor, &mut ctx, label, mailbox).await;
+                    let left = match batch.front() {
+                        Some(Envelope::Run(run)) => run.len(),
+                        _ => 0,
+                    };
+                    if left == 0 {
+                        batch.pop_front();
+                    }
+                    let handled = before.saturating_sub(left) as u64;
+                    crate::stats::add(&self.mailbox.counters.handled, handled);
+                    outcome
+                } else {
+                    let span = message_span(self.label(), env.type_name(), None);
+                    let outcome = handling(env, &mut actor, &mut ctx, &span).await;
+                    crate::stats::bump(&self.mailbox.counters.handled);
+                    outcome
+                };
                 if let Err(panic) = outcome {
                     self.note_failure();
                     tracing::error!(actor = %self.label(), panic = %panic, "handler panicked");
@@ -320,7 +339,7 @@ impl<A: Actor> Cell<A> {
         let started = match (CatchPanic {
             // Boxed so that the user's future does not grow every actor's task.
             fut: Box::pin(actor.started(ctx)),
-            span: &span,
+            span: Some(&span),
             trace: None,
         })
         .await
@@ -344,7 +363,7 @@ impl<A: Actor> Cell<A> {
         let span = tracing::debug_span!("stopped", actor = %self.label());
         if let Err(panic) = (CatchPanic {
             fut: Box::pin(actor.stopped(ctx)),
-            span: &span,
+            span: Some(&span),
             trace: None,
         })
         .await
@@ -407,6 +426,28 @@ impl<A: Actor> Cell<A> {
     }
 }
 
+/// The span one message is handled in: its actor, its type and, if it came with one, its
+/// trace id.
+pub(crate) fn message_span(
+    label: ActorLabel<'_>,
+    msg: &'static str,
+    trace: Option<&TraceContext>,
+) -> Span {
+    let span = tracing::debug_span!(
+        "handle",
+        actor = %label,
+        msg,
+        trace_id = tracing::field::Empty,
+    );
+    if let Some(t) = trace {
+        span.record(
+            "trace_id",
+            tracing::field::display(format_args!("{:032x}", t.trace_id())),
+        );
+    }
+    span
+}
+
 /// The handling of one message: its handler's future, run inside `span` with the message's
 /// trace context (a child of the sender's) current. Not an `async fn`, so that only the
 /// returned future, not its parts, is held in the actor's task.
@@ -414,7 +455,6 @@ fn handling<'a, A: Actor>(
     env: Envelope<A>,
     actor: &'a mut A,
     ctx: &'a mut Context<A>,
-    batch: &mut VecDeque<Envelope<A>>,
     span: &'a Span,
 ) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
     let trace = env.trace().map(|t| t.child());
@@ -425,13 +465,38 @@ fn handling<'a, A: Actor>(
         );
     }
     CatchPanic {
-        fut: env.handle(actor, ctx, batch),
-        span,
+        fut: env.handle(actor, ctx),
+        span: Some(span),
+        trace,
+    }
+}
+
+/// The handling of a run's messages, from its front, in one future: each message in a span
+/// of its own, with the run's trace context (a child of the sender's) current. It ends when
+/// the run is empty, or after a message once the actor is asked to stop or a signal is
+/// raised; what is left stays in the run.
+fn handling_run<'a, A: Actor>(
+    run: &'a mut dyn HandleRun<A>,
+    actor: &'a mut A,
+    ctx: &'a mut Context<A>,
+    label: ActorLabel<'a>,
+    mailbox: &'a Mailbox<A>,
+) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
+    let trace = run.trace().map(|t| t.child());
+    let scope = RunScope {
+        label,
+        mailbox,
+        trace,
+    };
+    CatchPanic {
+        fut: run.handle_some(actor, ctx, scope),
+        span: None,
         trace,
     }
 }
 
 /// `name#id` or `#id`, formatted only when a log line is emitted.
+#[derive(Clone, Copy)]
 pub(crate) struct ActorLabel<'a> {
     pub(crate) name: Option<&'a str>,
     pub(crate) id: ActorId,
@@ -448,7 +513,7 @@ impl std::fmt::Display for ActorLabel<'_> {
 /// small.
 pub(crate) struct CatchPanic<'a, F> {
     pub(crate) fut: F,
-    pub(crate) span: &'a Span,
+    pub(crate) span: Option<&'a Span>,
     pub(crate) trace: Option<TraceContext>,
 }
 
@@ -457,7 +522,7 @@ impl<F: Future + Unpin> Future for CatchPanic<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _entered = this.span.enter();
+        let _entered = this.span.map(Span::enter);
         // Untraced messages (most) leave the thread's context alone: it is already none
         // between the polls of tasks, as every setter restores what it found.
         let _current = this.trace.map(|t| Current::enter(Some(t)));

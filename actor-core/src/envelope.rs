@@ -5,18 +5,21 @@
 //! [`AskCell`], which holds the message and the reply channel in one allocation; a run is
 //! a burst of tells of one type queued as one envelope (one allocation for the burst, made
 //! by the sender and freed by the actor, rather than one per message) and handled one
-//! message at a time, the rest staying at the front of the actor's batch.
+//! message at a time in one future, the rest staying at the front of the actor's batch.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 
 use crate::actor::{Actor, Handler, Message};
+use crate::cell::{ActorLabel, message_span};
 use crate::context::Context;
 use crate::deadline::Expire;
 use crate::error::AskError;
+use crate::mailbox::Mailbox;
 use crate::reply::{Answer, AskCell, ReplyReceiver};
 use crate::trace::TraceContext;
 
@@ -31,27 +34,17 @@ pub(crate) enum Envelope<A: Actor> {
 }
 
 impl<A: Actor> Envelope<A> {
-    /// Runs the handler, then answers the ask, if it is one. A run handles its first
-    /// message and puts the rest back at the front of `batch`, to be handled next.
-    pub(crate) fn handle<'a>(
-        self,
-        actor: &'a mut A,
-        ctx: &'a mut Context<A>,
-        batch: &mut VecDeque<Envelope<A>>,
-    ) -> BoxFuture<'a, ()> {
+    /// Runs the handler, then answers the ask, if it is one. A run is handled from the
+    /// front of the actor's batch instead (see [`HandleRun::handle_some`]): here it handles
+    /// nothing.
+    pub(crate) fn handle<'a>(self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
         match self {
             Self::Tell(told) => told.handle(actor, ctx),
             Self::Ask(mut ask) => match ask.cell.take() {
                 Some(cell) => cell.handle(actor, ctx),
                 None => Box::pin(async {}),
             },
-            Self::Run(mut run) => {
-                let handling = run.handle_next(actor, ctx);
-                if run.len() > 0 {
-                    batch.push_front(Self::Run(run));
-                }
-                handling
-            }
+            Self::Run(_) => Box::pin(async {}),
         }
     }
 
@@ -127,10 +120,18 @@ impl<A: Handler<M>, M: Message> Handle<A> for Told<M> {
     }
 }
 
-/// Type-erased told messages of one type, handed out one at a time.
+/// Type-erased told messages of one type, handled from the front.
 pub(crate) trait HandleRun<A: Actor>: Send {
-    /// Handles the next message (none if the run is empty).
-    fn handle_next<'a>(&mut self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()>;
+    /// Handles the run's messages in order, one future for all of them, each message in a
+    /// span of its own, until the run is empty, or after a message once the actor is asked
+    /// to stop or a signal is raised in its mailbox. What is not handled stays in the run, also when a handler panics
+    /// (that message is gone).
+    fn handle_some<'a>(
+        &'a mut self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+        scope: RunScope<'a, A>,
+    ) -> BoxFuture<'a, ()>;
     fn len(&self) -> usize;
     fn type_name(&self) -> &'static str;
     fn trace(&self) -> Option<TraceContext>;
@@ -161,12 +162,34 @@ impl<M: Message> Run<M> {
     }
 }
 
+/// What the handling of a run needs from its actor's cell.
+pub(crate) struct RunScope<'a, A: Actor> {
+    /// The actor, for the messages' spans.
+    pub(crate) label: ActorLabel<'a>,
+    /// The mailbox, for the signals that end a run early.
+    pub(crate) mailbox: &'a Mailbox<A>,
+    /// The trace context the messages are handled in, for their spans.
+    pub(crate) trace: Option<TraceContext>,
+}
+
 impl<A: Handler<M>, M: Message> HandleRun<A> for Run<M> {
-    fn handle_next<'a>(&mut self, actor: &'a mut A, ctx: &'a mut Context<A>) -> BoxFuture<'a, ()> {
-        let msg = self.msgs.pop_front();
+    fn handle_some<'a>(
+        &'a mut self,
+        actor: &'a mut A,
+        ctx: &'a mut Context<A>,
+        scope: RunScope<'a, A>,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            if let Some(msg) = msg {
-                actor.handle(msg, ctx).await;
+            while let Some(msg) = self.msgs.pop_front() {
+                let span = message_span(
+                    scope.label,
+                    std::any::type_name::<M>(),
+                    scope.trace.as_ref(),
+                );
+                actor.handle(msg, ctx).instrument(span).await;
+                if ctx.stop_requested() || scope.mailbox.has_signal() {
+                    break;
+                }
             }
         })
     }

@@ -309,6 +309,11 @@ impl<A: Actor> Mailbox<A> {
         }
     }
 
+    /// Whether a signal is raised and not yet taken.
+    pub(crate) fn has_signal(&self) -> bool {
+        self.signals.load(Ordering::Acquire) != 0
+    }
+
     fn take_signal(&self) -> Option<Signal> {
         Signal::take(&self.signals)
     }

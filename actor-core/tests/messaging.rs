@@ -48,6 +48,26 @@ impl Handler<Gate> for Recorder {
     }
 }
 
+/// Says it has begun (`entered`), then takes a permit of `tickets` for good and records its
+/// number: lets a test let handlers through one at a time.
+struct Ticket {
+    entered: Arc<Semaphore>,
+    tickets: Arc<Semaphore>,
+    n: u64,
+}
+impl Message for Ticket {
+    type Reply = ();
+}
+impl Handler<Ticket> for Recorder {
+    async fn handle(&mut self, msg: Ticket, _ctx: &mut Context<Self>) {
+        msg.entered.add_permits(1);
+        if let Ok(permit) = msg.tickets.acquire().await {
+            permit.forget();
+        }
+        self.seen.push(msg.n);
+    }
+}
+
 struct Sleep(Duration);
 impl Message for Sleep {
     type Reply = &'static str;
@@ -201,6 +221,35 @@ async fn try_tell_many_to_a_stopped_actor_fails_and_keeps_every_message() {
         Err(SendError::Stopped(()))
     ));
     assert_eq!(burst.len(), 3);
+}
+
+#[tokio::test]
+async fn a_stop_comes_between_two_messages_of_a_burst() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(Recorder::default()).await.expect("spawn");
+    let (entered, tickets) = (Arc::new(Semaphore::new(0)), Arc::new(Semaphore::new(0)));
+    let mut burst: VecDeque<Ticket> = (1..=5)
+        .map(|n| Ticket {
+            entered: entered.clone(),
+            tickets: tickets.clone(),
+            n,
+        })
+        .collect();
+    assert!(matches!(actor.try_tell_many(&mut burst), Ok(5)));
+    let first = tokio::time::timeout(Duration::from_secs(5), entered.acquire()).await;
+    assert!(matches!(first, Ok(Ok(_))), "the first message is being handled");
+    assert!(actor.stop());
+    // One ticket: the first message ends. The second would wait for good.
+    tickets.add_permits(1);
+    for _ in 0..500 {
+        if !actor.is_alive() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!actor.is_alive(), "stopped after the first message");
+    assert_eq!(entered.available_permits(), 0, "the second never began");
+    system.shutdown().await;
 }
 
 #[tokio::test]
