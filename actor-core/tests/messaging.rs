@@ -237,7 +237,10 @@ async fn a_stop_comes_between_two_messages_of_a_burst() {
         .collect();
     assert!(matches!(actor.try_tell_many(&mut burst), Ok(5)));
     let first = tokio::time::timeout(Duration::from_secs(5), entered.acquire()).await;
-    assert!(matches!(first, Ok(Ok(_))), "the first message is being handled");
+    assert!(
+        matches!(first, Ok(Ok(_))),
+        "the first message is being handled"
+    );
     assert!(actor.stop());
     // One ticket: the first message ends. The second would wait for good.
     tickets.add_permits(1);

@@ -1136,27 +1136,12 @@ pub fn encode_body_into<T: Serialize + ?Sized>(
     value: &T,
     dst: &mut BytesMut,
 ) -> Result<(), CodecError> {
-    // Most bodies are small: encode into zeroed spare room, then cut it to the size written.
     let start = dst.len();
-    dst.resize(start + SMALL_BODY, 0);
-    match bincode::serde::encode_into_slice(value, &mut dst[start..], body_config()) {
-        Ok(len) => {
-            dst.truncate(start + len);
-            Ok(())
-        }
-        Err(bincode::error::EncodeError::UnexpectedEnd) => {
-            dst.truncate(start);
-            let mut writer = BufWriter(dst);
-            bincode::serde::encode_into_writer(value, &mut writer, body_config()).map_err(|e| {
-                writer.0.truncate(start);
-                CodecError::BodyEncode(e)
-            })
-        }
-        Err(e) => {
-            dst.truncate(start);
-            Err(CodecError::BodyEncode(e))
-        }
-    }
+    let mut writer = BufWriter(dst);
+    bincode::serde::encode_into_writer(value, &mut writer, body_config()).map_err(|e| {
+        writer.0.truncate(start);
+        CodecError::BodyEncode(e)
+    })
 }
 
 /// Lets bincode append to a `BytesMut`.
