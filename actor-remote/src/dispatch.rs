@@ -381,6 +381,7 @@ impl ServedStream {
         loop {
             // Every complete frame received so far, in order, before reading on.
             if reading {
+                let mut frames = 0;
                 loop {
                     let (frame, len) = match decoder.decode_ref(&mut buf) {
                         Ok(Some(decoded)) => decoded,
@@ -392,22 +393,17 @@ impl ServedStream {
                             return;
                         }
                     };
-                    Counters::add(&link.counters().frames_received, 1);
+                    frames += 1;
                     let served = match frame.target {
-                        Some(TargetRef::Name(name)) => match &cached {
-                            Some((cached_name, served))
-                                if cached_name == name && !served.is_retired() =>
-                            {
-                                Some(Arc::clone(served))
+                        Some(TargetRef::Name(name)) => {
+                            let held = cached.as_ref().is_some_and(|(cached_name, served)| {
+                                cached_name == name && !served.is_retired()
+                            });
+                            if !held {
+                                cached = directory.served(name).map(|s| (name.to_string(), s));
                             }
-                            _ => {
-                                let found = directory.served(name);
-                                if let Some(s) = &found {
-                                    cached = Some((name.to_string(), Arc::clone(s)));
-                                }
-                                found
-                            }
-                        },
+                            cached.as_ref().map(|(_, served)| served)
+                        }
                         _ => None,
                     };
                     if let (FrameKind::Tell, None, Some(served)) =
@@ -426,14 +422,14 @@ impl ServedStream {
                                     tell_lost(&frame, link.node(), &e);
                                 }
                             }
-                            None => deliver_tell(&frame, Some(&**served), &link).await,
+                            None => deliver_tell(&frame, Some(&***served), &link).await,
                         }
                         buf.advance(len);
                         continue;
                     }
                     flush_run(&mut run, &link).await;
                     match frame.kind {
-                        FrameKind::Tell => deliver_tell(&frame, served.as_deref(), &link).await,
+                        FrameKind::Tell => deliver_tell(&frame, served.map(|s| &**s), &link).await,
                         FrameKind::Ask => {
                             let permit = match Arc::clone(&permits).try_acquire_owned() {
                                 Ok(permit) => permit,
@@ -445,7 +441,7 @@ impl ServedStream {
                                     }
                                 }
                             };
-                            let pending = queue_ask(&frame, served.as_deref()).await;
+                            let pending = queue_ask(&frame, served.map(|s| &**s)).await;
                             sink.answer(frame.correlation_id, pending, permit);
                         }
                         other => {
@@ -458,6 +454,7 @@ impl ServedStream {
                     }
                     buf.advance(len);
                 }
+                Counters::add(&link.counters().frames_received, frames);
                 flush_run(&mut run, &link).await;
                 // A stream that always has more to read never waits, so it would keep its worker
                 // (and the tasks it woke, which wait in that worker's slot) as long as the flood
