@@ -667,6 +667,17 @@ fn write_frame_with(
 ) -> Result<(), CodecError> {
     let start = dst.len();
     let written = write_frame(header, form, dst).and_then(|()| write_body(dst));
+    finish_frame(start, max_len, dst, written)
+}
+
+/// Ends the frame that starts at `start` in `dst` once its body was `written`: sets its
+/// length prefix if it is sound and at most `max_len`, or else takes it out again.
+fn finish_frame(
+    start: usize,
+    max_len: usize,
+    dst: &mut BytesMut,
+    written: Result<(), CodecError>,
+) -> Result<(), CodecError> {
     let len = dst.len().saturating_sub(start + PREFIX_LEN);
     let checked = written.and_then(|()| match u32::try_from(len) {
         Ok(prefix) if len <= max_len => Ok(prefix),
@@ -689,15 +700,127 @@ fn write_frame_with(
 ///
 /// Keep one per stream, and encode every frame of that stream through it in the order the
 /// frames are written (frames encoded without it, by [`encode_frame`], may be mixed in).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug)]
 pub struct StreamHeaders {
+    /// Tells this stream's state apart from every other's, for [`TellHeader`]s.
+    id: u64,
+    /// Changes whenever the stream's target does: a [`TellHeader`] holds while it is the same.
+    generation: u64,
     /// The last name target stated on the stream.
     target: Option<String>,
     /// The remembered tags, by index.
     tags: Vec<String>,
 }
 
+/// The header of an untraced tell whose target and tag its stream both refers to: six bytes
+/// that stay the same for every such tell, for as long as the stream's target does.
+///
+/// A sender that tells the same message type to the same name keeps the one that
+/// [`StreamHeaders::encode_tell_with`] gave it and passes it back with the next tell, which
+/// then copies it rather than working it out again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TellHeader {
+    stream: u64,
+    generation: u64,
+    tag: u16,
+}
+
+/// Bytes of the header of a tell that refers to its stream's target and tag (see
+/// [`TellHeader`]).
+const HEADER_OF_TELL: usize = 6;
+
+impl TellHeader {
+    /// The header's bytes, after the length prefix.
+    fn bytes(self) -> [u8; HEADER_OF_TELL] {
+        let [hi, lo] = self.tag.to_be_bytes();
+        [
+            FrameKind::Tell.to_wire(),
+            FLAG_TAG_INDEX,
+            0,
+            TARGET_STREAM,
+            hi,
+            lo,
+        ]
+    }
+}
+
+impl Default for StreamHeaders {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        StreamHeaders {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            generation: 0,
+            target: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl Clone for StreamHeaders {
+    /// The same state under an identity of its own: a [`TellHeader`] of one does not hold
+    /// for the other, whose state may go another way.
+    fn clone(&self) -> Self {
+        StreamHeaders {
+            target: self.target.clone(),
+            tags: self.tags.clone(),
+            ..StreamHeaders::default()
+        }
+    }
+}
+
 impl StreamHeaders {
+    /// Appends an untraced tell to `target` of a message tagged `tag`, as
+    /// [`encode_frame_with`](Self::encode_frame_with) does, and returns its header if the
+    /// stream refers to both target and tag.
+    ///
+    /// Pass that header back (`held`) with the next tell to the same target with the same
+    /// tag: while the stream's target stays the same, the header is copied rather than
+    /// worked out again. A header of another stream, or one the stream has moved on from,
+    /// is not used.
+    ///
+    /// # Errors
+    /// As [`encode_frame_with`](Self::encode_frame_with); nothing changes then.
+    pub fn encode_tell_with(
+        &mut self,
+        held: Option<TellHeader>,
+        target: &str,
+        tag: &str,
+        max_len: usize,
+        dst: &mut BytesMut,
+        write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+    ) -> Result<Option<TellHeader>, CodecError> {
+        if let Some(held) = held.filter(|h| h.stream == self.id && h.generation == self.generation)
+        {
+            let start = dst.len();
+            let mut head = [0u8; PREFIX_LEN + HEADER_OF_TELL];
+            head[PREFIX_LEN..].copy_from_slice(&held.bytes());
+            dst.extend_from_slice(&head);
+            let written = write_body(dst);
+            finish_frame(start, max_len, dst, written)?;
+            return Ok(Some(held));
+        }
+        let header = FrameRef {
+            kind: FrameKind::Tell,
+            correlation_id: 0,
+            target: Some(TargetRef::Name(target)),
+            tag,
+            trace: None,
+            body: &[],
+        };
+        let form = self.encode_referring(&header, max_len, dst, write_body)?;
+        Ok(match form {
+            HeaderForm {
+                target: TargetForm::Stream,
+                tag: TagForm::Index(tag),
+            } => Some(TellHeader {
+                stream: self.id,
+                generation: self.generation,
+                tag,
+            }),
+            _ => None,
+        })
+    }
+
     /// As [`encode_frame`], referring to the stream's target and tags where it can (see
     /// [`encode_frame_with`](Self::encode_frame_with)).
     ///
@@ -727,6 +850,18 @@ impl StreamHeaders {
         dst: &mut BytesMut,
         write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
     ) -> Result<(), CodecError> {
+        self.encode_referring(header, max_len, dst, write_body)
+            .map(drop)
+    }
+
+    /// [`encode_frame_with`](Self::encode_frame_with), saying how the header was stated.
+    fn encode_referring(
+        &mut self,
+        header: &FrameRef<'_>,
+        max_len: usize,
+        dst: &mut BytesMut,
+        write_body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
+    ) -> Result<HeaderForm, CodecError> {
         let name = match header.target {
             Some(TargetRef::Name(name)) => Some(name),
             _ => None,
@@ -749,14 +884,16 @@ impl StreamHeaders {
                 None => TagForm::Stated,
             }
         };
-        write_frame_with(header, HeaderForm { target, tag }, max_len, dst, write_body)?;
+        let form = HeaderForm { target, tag };
+        write_frame_with(header, form, max_len, dst, write_body)?;
         if let (Some(name), TargetForm::Remembered) = (name, target) {
             self.target = Some(name.to_string());
+            self.generation += 1;
         }
         if let TagForm::Remembered = tag {
             self.tags.push(header.tag.to_string());
         }
-        Ok(())
+        Ok(form)
     }
 }
 
@@ -813,6 +950,34 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// Whether the frame in `bytes` is what most frames of a busy stream are: an untraced
+    /// tell that refers to the stream's target and to a tag it remembers (the header a
+    /// [`TellHeader`] writes). Then its tag's index: [`referring_tell`](Self::referring_tell)
+    /// makes the frame without parsing the header field by field.
+    fn referring_tag(&self, bytes: &[u8]) -> Option<u16> {
+        let &[kind, flags, id, target, hi, lo] = bytes.first_chunk::<HEADER_OF_TELL>()?;
+        let shape = [FrameKind::Tell.to_wire(), FLAG_TAG_INDEX, 0, TARGET_STREAM];
+        let tag = u16::from_be_bytes([hi, lo]);
+        let known = self.target.is_some() && usize::from(tag) < self.tags.len();
+        ([kind, flags, id, target] == shape && known).then_some(tag)
+    }
+
+    /// The frame in `bytes`, whose header [`referring_tag`](Self::referring_tag) found to
+    /// refer to the tag `tag`: the same frame [`resolve`](Self::resolve) makes of it.
+    fn referring_tell<'a>(&'a self, tag: u16, bytes: &'a [u8]) -> Result<FrameRef<'a>, CodecError> {
+        let unknown = |field| CodecError::UnknownReference { field };
+        Ok(FrameRef {
+            kind: FrameKind::Tell,
+            correlation_id: 0,
+            target: Some(TargetRef::Name(
+                self.target.as_deref().ok_or(unknown("target"))?,
+            )),
+            tag: self.tags.get(usize::from(tag)).ok_or(unknown("tag"))?,
+            trace: None,
+            body: bytes.get(HEADER_OF_TELL..).unwrap_or_default(),
+        })
+    }
+
     /// Records what `raw` states, then resolves what it refers to.
     fn resolve<'a>(&'a mut self, raw: RawFrame<'a>) -> Result<FrameRef<'a>, CodecError> {
         if let RawTarget::Remembered(name) = raw.target {
@@ -931,7 +1096,11 @@ impl FrameDecoder {
         let Some(total) = self.complete_len(buf)? else {
             return Ok(None);
         };
-        let frame = self.stream.resolve(parse_frame(&buf[PREFIX_LEN..total])?)?;
+        let bytes = &buf[PREFIX_LEN..total];
+        let frame = match self.stream.referring_tag(bytes) {
+            Some(tag) => self.stream.referring_tell(tag, bytes)?,
+            None => self.stream.resolve(parse_frame(bytes)?)?,
+        };
         Ok(Some((frame, total)))
     }
 
@@ -1813,6 +1982,137 @@ mod tests {
                 field: "remembered tag",
                 ..
             })
+        ));
+    }
+
+    /// A tell of `body` to `target` tagged `tag`, through `encode_tell_with` with `held`.
+    fn tell_with(
+        headers: &mut StreamHeaders,
+        held: Option<TellHeader>,
+        target: &str,
+        body: &'static [u8],
+        wire: &mut BytesMut,
+    ) -> Option<TellHeader> {
+        headers
+            .encode_tell_with(held, target, "t.v1", 1024, wire, |dst| {
+                dst.extend_from_slice(body);
+                Ok(())
+            })
+            .expect("encodes")
+    }
+
+    fn told(target: &str, body: &'static [u8]) -> Frame {
+        Frame::tell(
+            Target::Name(target.into()),
+            "t.v1",
+            Bytes::from_static(body),
+        )
+    }
+
+    #[test]
+    fn a_tell_header_is_copied_while_the_stream_keeps_its_target() {
+        let mut headers = StreamHeaders::default();
+        let mut wire = BytesMut::new();
+        // Stated, then referred to: only the second gives a header to copy.
+        assert_eq!(tell_with(&mut headers, None, "a", b"1", &mut wire), None);
+        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        assert!(held.is_some());
+        let before = wire.len();
+        assert_eq!(tell_with(&mut headers, held, "a", b"3", &mut wire), held);
+        // The copy is the bytes the stream would have worked out.
+        let mut again = headers.clone();
+        let mut worked_out = BytesMut::new();
+        again
+            .encode_frame(&told("a", b"3"), &mut worked_out)
+            .expect("encodes");
+        assert_eq!(&wire[before..], &worked_out[..]);
+        let mut decoder = FrameDecoder::default();
+        for body in [b"1", b"2", b"3"] {
+            assert_eq!(
+                decoder.decode(&mut wire).expect("decodes"),
+                Some(told("a", body))
+            );
+        }
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn a_tell_header_is_not_copied_once_the_stream_moved_to_another_target_or_on_another_stream() {
+        let mut headers = StreamHeaders::default();
+        let mut wire = BytesMut::new();
+        tell_with(&mut headers, None, "a", b"1", &mut wire);
+        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        tell_with(&mut headers, None, "b", b"3", &mut wire);
+        // `held` refers to the stream's target, which is "b" now: "a" is stated again.
+        let restated = tell_with(&mut headers, held, "a", b"4", &mut wire);
+        assert_ne!(restated, held);
+        // Another stream's state does not take it either.
+        let mut other = StreamHeaders::default();
+        let mut other_wire = BytesMut::new();
+        tell_with(&mut other, held, "a", b"5", &mut other_wire);
+        let mut decoder = FrameDecoder::default();
+        for (target, body) in [("a", b"1"), ("a", b"2"), ("b", b"3"), ("a", b"4")] {
+            assert_eq!(
+                decoder.decode(&mut wire).expect("decodes"),
+                Some(told(target, body))
+            );
+        }
+        assert_eq!(
+            FrameDecoder::default()
+                .decode(&mut other_wire)
+                .expect("decodes"),
+            Some(told("a", b"5"))
+        );
+    }
+
+    #[test]
+    fn a_copied_tell_header_still_checks_the_frame_length() {
+        let mut headers = StreamHeaders::default();
+        let mut wire = BytesMut::new();
+        tell_with(&mut headers, None, "a", b"1", &mut wire);
+        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        let len = wire.len();
+        let refused = headers.encode_tell_with(held, "a", "t.v1", 8, &mut wire, |dst| {
+            dst.extend_from_slice(&[0; 64]);
+            Ok(())
+        });
+        assert!(matches!(
+            refused,
+            Err(CodecError::FrameTooLarge { max: 8, .. })
+        ));
+        assert_eq!(wire.len(), len, "nothing appended");
+    }
+
+    #[test]
+    fn decode_ref_reads_a_referring_tell_as_decode_does() {
+        let mut headers = StreamHeaders::default();
+        let frames = [
+            told("a", b"1"),
+            told("a", b"2"),
+            told("a", b""),
+            told("b", b"3"),
+        ];
+        let mut wire: BytesMut = stream_of(&mut headers, &frames).concat().as_slice().into();
+        let mut by_ref = FrameDecoder::default();
+        let mut owned = FrameDecoder::default();
+        let mut copy = wire.clone();
+        for frame in &frames {
+            let (borrowed, len) = by_ref
+                .decode_ref(&mut wire)
+                .expect("decodes")
+                .expect("whole");
+            assert_eq!(borrowed.to_frame(), *frame);
+            wire.advance(len);
+            assert_eq!(
+                owned.decode(&mut copy).expect("decodes").as_ref(),
+                Some(frame)
+            );
+        }
+        // The same header with a tag the stream never stated is refused, as by `decode`.
+        let mut unknown = raw_frame(&[1, FLAG_TAG_INDEX, 0, TARGET_STREAM, 0, 9]);
+        assert!(matches!(
+            by_ref.decode_ref(&mut unknown),
+            Err(CodecError::UnknownReference { field: "tag" })
         ));
     }
 }

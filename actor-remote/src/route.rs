@@ -9,7 +9,9 @@ use actor_core::{ActorId, AskError, SendError};
 use bytes::BytesMut;
 use futures::future::BoxFuture;
 
-use crate::codec::{CodecError, FrameKind, FrameRef, StreamHeaders, TargetRef};
+use crate::codec::{
+    CodecError, FrameKind, FrameRef, StreamHeaders, TargetRef, TellHeader, TraceContext,
+};
 use crate::connection::{LinkSendError, PeerLink, PendingAsk, current_trace};
 use crate::lane::{Lane, PushError};
 use crate::message::{Outbound, OutboundTable};
@@ -61,6 +63,7 @@ impl Wire<'_> {
     fn encode(
         &self,
         id: u64,
+        trace: Option<TraceContext>,
         headers: &mut StreamHeaders,
         dst: &mut BytesMut,
         body: impl FnOnce(&mut BytesMut) -> Result<(), CodecError>,
@@ -74,7 +77,7 @@ impl Wire<'_> {
             correlation_id: id,
             target: Some(TargetRef::Name(self.name)),
             tag: self.outbound.tag,
-            trace: current_trace(),
+            trace,
             body: &[],
         };
         headers.encode_frame_with(&header, self.max_frame_len, dst, body)
@@ -83,7 +86,7 @@ impl Wire<'_> {
     /// Queues a frame whose body was encoded apart, once the lane has room.
     async fn push(&self, lane: &Lane, id: u64, body: &[u8]) -> Result<(), PushError> {
         lane.push_with(id == 0, |dst, headers| {
-            self.encode(id, headers, dst, |dst| {
+            self.encode(id, current_trace(), headers, dst, |dst| {
                 dst.extend_from_slice(body);
                 Ok(())
             })
@@ -99,16 +102,36 @@ struct Prepared<'g, 'a> {
     wire: Wire<'a>,
     link: &'g Arc<PeerLink>,
     lane: &'g Arc<Lane>,
+    /// The header of the last untraced tell, for the next one of the same type.
+    tell_header: &'g mut Option<(TypeId, TellHeader)>,
 }
 
 impl Prepared<'_, '_> {
     /// Queues the frame (a tell, or the ask `id`) if the lane has room now, serializing the
-    /// body in place.
-    fn try_queue(&self, id: u64) -> Result<(), PushError> {
-        let body = |dst: &mut BytesMut| (self.wire.outbound.encode)(self.msg, dst);
-        self.lane.try_push(id == 0, |dst, headers| {
-            self.wire.encode(id, headers, dst, body)
-        })
+    /// body in place. An untraced tell of the type told last reuses that tell's header.
+    fn try_queue(&mut self, id: u64) -> Result<(), PushError> {
+        let (msg, wire) = (self.msg, self.wire);
+        let body = |dst: &mut BytesMut| (wire.outbound.encode)(msg, dst);
+        let trace = current_trace();
+        if id != 0 || trace.is_some() {
+            return self.lane.try_push(id == 0, |dst, headers| {
+                wire.encode(id, trace, headers, dst, body)
+            });
+        }
+        let held = match *self.tell_header {
+            Some((type_id, header)) if type_id == msg.type_id => Some(header),
+            _ => None,
+        };
+        let mut made = None;
+        self.lane.try_push(true, |dst, headers| {
+            let (name, tag, max) = (wire.name, wire.outbound.tag, wire.max_frame_len);
+            made = headers.encode_tell_with(held, name, tag, max, dst, body)?;
+            Ok(())
+        })?;
+        if made != held {
+            *self.tell_header = made.map(|header| (msg.type_id, header));
+        }
+        Ok(())
     }
 
     /// The body alone, for a send that waits for room: a waiting future cannot hold the
@@ -126,6 +149,8 @@ impl Prepared<'_, '_> {
 struct LastSend {
     lane: Option<(Arc<PeerLink>, Arc<Lane>)>,
     outbound: Option<(TypeId, Outbound)>,
+    /// The header of the last untraced tell and its message type (see [`TellHeader`]).
+    tell_header: Option<(TypeId, TellHeader)>,
 }
 
 /// How an ask started.
@@ -194,7 +219,9 @@ impl NameRoute {
         msg: MessageRef<'_>,
         send: impl FnOnce(Prepared<'_, 's>) -> R,
     ) -> Result<R, SendError<()>> {
-        let mut last = self.lock_last();
+        let mut guard = self.lock_last();
+        // Borrowed apart, field by field: the lane is lent out beside the tell header.
+        let last = &mut *guard;
         let outbound = match last.outbound {
             Some((type_id, outbound)) if type_id == msg.type_id => outbound,
             _ => {
@@ -210,6 +237,7 @@ impl NameRoute {
             Some((link, lane)) if !lane.is_closed() => (link, lane),
             _ => {
                 last.lane = None;
+                last.tell_header = None;
                 let Some(link) = self.link() else {
                     return Err(self.unreachable(()));
                 };
@@ -235,6 +263,7 @@ impl NameRoute {
             wire,
             link,
             lane,
+            tell_header: &mut last.tell_header,
         }))
     }
 
@@ -298,7 +327,7 @@ impl RemoteRoute for NameRoute {
     }
 
     fn tell(&self, msg: MessageRef<'_>) -> Result<Sending<'_>, SendError<()>> {
-        let sent = self.prepare(msg, |p| match p.try_queue(0) {
+        let sent = self.prepare(msg, |mut p| match p.try_queue(0) {
             Ok(()) => Ok(Sending::Sent),
             Err(PushError::Full) => {
                 let type_name = msg.type_name;
@@ -315,7 +344,7 @@ impl RemoteRoute for NameRoute {
     }
 
     fn try_tell(&self, msg: MessageRef<'_>) -> Result<(), SendError<()>> {
-        let sent = self.prepare(msg, |p| {
+        let sent = self.prepare(msg, |mut p| {
             p.try_queue(0)
                 .map_err(|e| self.not_queued(e, msg.type_name))
         });
@@ -337,7 +366,7 @@ impl RemoteRoute for NameRoute {
                     return Ok(failed);
                 }
             }
-            let started = self.prepare(msg.as_message_ref(), |p| {
+            let started = self.prepare(msg.as_message_ref(), |mut p| {
                 let pending = match p.link.begin_ask(p.lane) {
                     Ok(pending) => pending,
                     Err(LinkSendError::Overloaded) => {
