@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
 use crate::actor::{Actor, Handler, Message};
 use crate::cell::{ActorLabel, message_span};
@@ -180,21 +180,21 @@ impl<A: Handler<M>, M: Message> HandleRun<A> for Run<M> {
         scope: RunScope<'a, A>,
     ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            // Once a message's span is disabled, the rest of the run goes without: making a
-            // disabled span costs as much as a small handler.
+            // Once a message's span is disabled, the rest of the run goes without: making and
+            // entering a disabled span costs as much as a small handler.
             let mut spans = true;
             while let Some(msg) = self.msgs.pop_front() {
-                let span = if spans {
-                    message_span(
+                if spans {
+                    let span = message_span(
                         scope.label,
                         std::any::type_name::<M>(),
                         scope.trace.as_ref(),
-                    )
+                    );
+                    spans = !span.is_disabled();
+                    actor.handle(msg, ctx).instrument(span).await;
                 } else {
-                    Span::none()
-                };
-                spans = !span.is_disabled();
-                actor.handle(msg, ctx).instrument(span).await;
+                    actor.handle(msg, ctx).await;
+                }
                 if ctx.stop_requested() || scope.mailbox.has_signal() {
                     break;
                 }
