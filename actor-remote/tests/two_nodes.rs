@@ -321,6 +321,28 @@ async fn remote_tells_arrive_in_send_order() {
     b.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tells_of_two_types_through_two_refs_to_one_actor_arrive_in_send_order() {
+    let (a, b) = pair().await;
+    // Two look-ups, two refs: both send on the one stream to `echo`, and each keeps the
+    // header of its own last tell.
+    let (first, second) = (remote_echo(&a).await, remote_echo(&a).await);
+    for i in 0..20_000 {
+        let to = if i % 3 == 0 { &first } else { &second };
+        to.tell(Record(i)).await.expect("tell");
+        if i % 7 == 0 {
+            to.tell(Ping(i)).await.expect("tell of another type");
+        }
+    }
+    let summary = first
+        .ask_timeout(Summary, Duration::from_secs(30))
+        .await
+        .expect("summary");
+    assert_eq!(summary, (20_000, true));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_slow_remote_handler_times_the_ask_out_and_later_asks_work() {
     let (a, b) = pair().await;
