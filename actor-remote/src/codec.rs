@@ -2009,6 +2009,16 @@ mod tests {
         )
     }
 
+    /// A stream that stated target "a" and tag `t.v1` in its first tell and referred to them
+    /// in its second, the bytes of both, and the header the second gave.
+    fn referring_to_a() -> (StreamHeaders, BytesMut, Option<TellHeader>) {
+        let mut headers = StreamHeaders::default();
+        let mut wire = BytesMut::new();
+        tell_with(&mut headers, None, "a", b"1", &mut wire);
+        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        (headers, wire, held)
+    }
+
     #[test]
     fn a_tell_header_is_copied_while_the_stream_keeps_its_target() {
         let mut headers = StreamHeaders::default();
@@ -2038,10 +2048,7 @@ mod tests {
 
     #[test]
     fn a_tell_header_is_not_copied_once_the_stream_moved_to_another_target_or_on_another_stream() {
-        let mut headers = StreamHeaders::default();
-        let mut wire = BytesMut::new();
-        tell_with(&mut headers, None, "a", b"1", &mut wire);
-        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        let (mut headers, mut wire, held) = referring_to_a();
         tell_with(&mut headers, None, "b", b"3", &mut wire);
         // `held` refers to the stream's target, which is "b" now: "a" is stated again.
         let restated = tell_with(&mut headers, held, "a", b"4", &mut wire);
@@ -2067,10 +2074,7 @@ mod tests {
 
     #[test]
     fn a_copied_tell_header_still_checks_the_frame_length() {
-        let mut headers = StreamHeaders::default();
-        let mut wire = BytesMut::new();
-        tell_with(&mut headers, None, "a", b"1", &mut wire);
-        let held = tell_with(&mut headers, None, "a", b"2", &mut wire);
+        let (mut headers, mut wire, held) = referring_to_a();
         let len = wire.len();
         let refused = headers.encode_tell_with(held, "a", "t.v1", 8, &mut wire, |dst| {
             dst.extend_from_slice(&[0; 64]);
