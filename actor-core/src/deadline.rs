@@ -10,8 +10,12 @@
 //! ask first drops the dead entries at the front of its queue, so in the common case (asks
 //! answered in order) a queue holds only the asks actually in flight, and an answered ask's
 //! memory is released at once; a queue that doubled behind a long-running ask is compacted
-//! whole, so it stays proportional to the asks in flight. The keeper exits when nothing is left to watch and is started
-//! again by the next ask.
+//! whole, so it stays proportional to the asks in flight.
+//!
+//! The keeper lingers: with nothing left to watch it sleeps on for [`LINGER`], and exits only
+//! if no ask came in that time (the next ask starts it again). An ask answered before the
+//! keeper first looks leaves nothing to watch, so a keeper that exited at once would be
+//! spawned again by nearly every ask, a task spawn (and often a parked worker woken) per ask.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -38,6 +42,9 @@ impl Entry {
         self.cell.strong_count() == 0
     }
 }
+
+/// How long the keeper stays with nothing to watch before it exits, unless an ask comes.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Compaction starts at this many entries in one queue.
 const MIN_COMPACT: usize = 4096;
@@ -71,6 +78,10 @@ struct State {
     keeper_wakes_at: Option<Instant>,
     keeper_running: bool,
     keeper: Option<tokio::task::JoinHandle<()>>,
+    /// An ask was watched since the keeper last looked: a keeper with nothing left lingers.
+    watched: bool,
+    /// The system is shutting down: a keeper with nothing left exits at once.
+    closing: bool,
 }
 
 /// The deadlines of the asks in flight in one system.
@@ -88,6 +99,8 @@ impl Deadlines {
                 keeper_wakes_at: None,
                 keeper_running: false,
                 keeper: None,
+                watched: false,
+                closing: false,
             }),
             wake: Notify::new(),
             counters,
@@ -116,6 +129,7 @@ impl Deadlines {
         };
         queue.prune();
         queue.entries.push_back(Entry { at, cell });
+        state.watched = true;
         if !state.keeper_running {
             state.keeper_running = true;
             state.keeper = Some(tokio::spawn(keep(Arc::clone(self))));
@@ -131,6 +145,7 @@ impl Deadlines {
     pub(crate) async fn compact(&self) {
         let keeper = {
             let mut state = self.lock();
+            state.closing = true;
             for queue in &mut state.queues {
                 queue.entries.retain(|e| !e.is_dead());
             }
@@ -165,11 +180,14 @@ impl Deadlines {
             }
         }
         state.queues.retain(|q| !q.entries.is_empty());
-        let next = state
+        let mut next = state
             .queues
             .iter()
             .filter_map(|q| q.entries.front().map(|e| e.at))
             .min();
+        if next.is_none() && std::mem::take(&mut state.watched) && !state.closing {
+            next = Some(now + LINGER);
+        }
         state.keeper_wakes_at = next;
         if next.is_none() {
             state.keeper_running = false;
