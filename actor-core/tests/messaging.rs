@@ -255,6 +255,45 @@ async fn a_stop_comes_between_two_messages_of_a_burst() {
     system.shutdown().await;
 }
 
+/// Records its numbers in a shared log, and stops itself at `stop_at`.
+struct Quitter {
+    log: Arc<std::sync::Mutex<Vec<u64>>>,
+    stop_at: u64,
+}
+impl Actor for Quitter {}
+impl Handler<Record> for Quitter {
+    async fn handle(&mut self, msg: Record, ctx: &mut Context<Self>) {
+        self.log.lock().expect("log").push(msg.0);
+        if msg.0 == self.stop_at {
+            ctx.stop();
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_actor_that_stops_itself_inside_a_burst_handles_nothing_after() {
+    let system = ActorSystem::new();
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let actor = system
+        .spawn(Quitter {
+            log: log.clone(),
+            stop_at: 2,
+        })
+        .await
+        .expect("spawn");
+    let mut burst: VecDeque<Record> = (1..=5).map(Record).collect();
+    assert!(matches!(actor.try_tell_many(&mut burst), Ok(5)));
+    for _ in 0..500 {
+        if !actor.is_alive() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!actor.is_alive(), "stopped itself");
+    assert_eq!(*log.lock().expect("log"), vec![1, 2]);
+    system.shutdown().await;
+}
+
 #[tokio::test]
 async fn tell_waits_for_room_instead_of_failing() {
     let system = ActorSystem::new();
