@@ -472,7 +472,7 @@ fn handling<'a, A: Actor>(
 }
 
 /// The handling of a run's messages, from its front, in one future: each message in a span
-/// of its own, with the run's trace context (a child of the sender's) current. It ends when
+/// of its own, with a child of the sender's trace context current. It ends when
 /// the run is empty, or after a message once the actor is asked to stop or a signal is
 /// raised; what is left stays in the run.
 fn handling_run<'a, A: Actor>(
@@ -482,16 +482,16 @@ fn handling_run<'a, A: Actor>(
     label: ActorLabel<'a>,
     mailbox: &'a Mailbox<A>,
 ) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
-    let trace = run.trace().map(|t| t.child());
     let scope = RunScope {
         label,
         mailbox,
-        trace,
+        trace: run.trace(),
     };
     CatchPanic {
         fut: run.handle_some(actor, ctx, scope),
         span: None,
-        trace,
+        // Each message enters a context of its own.
+        trace: None,
     }
 }
 

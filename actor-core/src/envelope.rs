@@ -21,7 +21,7 @@ use crate::deadline::Expire;
 use crate::error::AskError;
 use crate::mailbox::Mailbox;
 use crate::reply::{Answer, AskCell, ReplyReceiver};
-use crate::trace::TraceContext;
+use crate::trace::{InContext, TraceContext};
 
 /// A message queued for an actor of type `A`.
 pub(crate) enum Envelope<A: Actor> {
@@ -123,9 +123,9 @@ impl<A: Handler<M>, M: Message> Handle<A> for Told<M> {
 /// Type-erased told messages of one type, handled from the front.
 pub(crate) trait HandleRun<A: Actor>: Send {
     /// Handles the run's messages in order, one future for all of them, each message in a
-    /// span of its own, until the run is empty, or after a message once the actor is asked
-    /// to stop or a signal is raised in its mailbox. What is not handled stays in the run, also when a handler panics
-    /// (that message is gone).
+    /// span and a trace context of its own, until the run is empty, or after a message once
+    /// the actor is asked to stop or a signal is raised in its mailbox. What is not handled
+    /// stays in the run, also when a handler panics (that message is gone).
     fn handle_some<'a>(
         &'a mut self,
         actor: &'a mut A,
@@ -168,7 +168,7 @@ pub(crate) struct RunScope<'a, A: Actor> {
     pub(crate) label: ActorLabel<'a>,
     /// The mailbox, for the signals that end a run early.
     pub(crate) mailbox: &'a Mailbox<A>,
-    /// The trace context the messages are handled in, for their spans.
+    /// The context the run was sent from: each message is handled in a child of it.
     pub(crate) trace: Option<TraceContext>,
 }
 
@@ -184,16 +184,16 @@ impl<A: Handler<M>, M: Message> HandleRun<A> for Run<M> {
             // entering a disabled span costs as much as a small handler.
             let mut spans = true;
             while let Some(msg) = self.msgs.pop_front() {
+                // Each message is a child of the sender's context, as a single tell is.
+                let trace = scope.trace.map(|t| t.child());
+                let handling = InContext::maybe(trace, actor.handle(msg, ctx));
                 if spans {
-                    let span = message_span(
-                        scope.label,
-                        std::any::type_name::<M>(),
-                        scope.trace.as_ref(),
-                    );
+                    let span =
+                        message_span(scope.label, std::any::type_name::<M>(), trace.as_ref());
                     spans = !span.is_disabled();
-                    actor.handle(msg, ctx).instrument(span).await;
+                    handling.instrument(span).await;
                 } else {
-                    actor.handle(msg, ctx).await;
+                    handling.await;
                 }
                 if ctx.stop_requested() || scope.mailbox.has_signal() {
                     break;

@@ -118,12 +118,20 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F> InContext<F> {
+    /// `fut` with `context` current on every poll, if there is one; without one, the
+    /// thread's context is left as it is (none, between the polls of tasks).
+    pub(crate) fn maybe(context: Option<TraceContext>, fut: F) -> Self {
+        InContext { context, fut }
+    }
+}
+
 impl<F: Future> Future for InContext<F> {
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _current = Current::enter(*this.context);
+        let _current = this.context.map(|c| Current::enter(Some(c)));
         this.fut.poll(cx)
     }
 }

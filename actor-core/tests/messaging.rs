@@ -432,6 +432,55 @@ impl Handler<CurrentTrace> for Recorder {
     }
 }
 
+/// Records the trace context each `Record` is handled in.
+#[derive(Default)]
+struct TraceRecorder {
+    seen: Vec<Option<TraceContext>>,
+}
+impl Actor for TraceRecorder {}
+impl Handler<Record> for TraceRecorder {
+    async fn handle(&mut self, _msg: Record, _ctx: &mut Context<Self>) {
+        self.seen.push(TraceContext::current());
+    }
+}
+struct Traces;
+impl Message for Traces {
+    type Reply = Vec<Option<TraceContext>>;
+}
+impl Handler<Traces> for TraceRecorder {
+    async fn handle(
+        &mut self,
+        _msg: Traces,
+        _ctx: &mut Context<Self>,
+    ) -> Vec<Option<TraceContext>> {
+        std::mem::take(&mut self.seen)
+    }
+}
+
+#[tokio::test]
+async fn each_message_of_a_burst_runs_in_a_trace_context_of_its_own_under_its_senders() {
+    let system = ActorSystem::new();
+    let actor = system.spawn(TraceRecorder::default()).await.expect("spawn");
+    let root = TraceContext::new_root();
+    let mut burst: VecDeque<Record> = (1..=3).map(Record).collect();
+    let sent = trace::in_context(root, async { actor.try_tell_many(&mut burst) }).await;
+    assert!(matches!(sent, Ok(3)));
+    let seen = actor.ask(Traces).await.expect("ask");
+    assert_eq!(seen.len(), 3);
+    let contexts: Vec<TraceContext> = seen.into_iter().flatten().collect();
+    assert_eq!(contexts.len(), 3, "every message is traced");
+    assert!(contexts.iter().all(|t| t.trace_id() == root.trace_id()));
+    let mut spans: Vec<u64> = contexts.iter().map(TraceContext::span_id).collect();
+    spans.sort_unstable();
+    spans.dedup();
+    assert_eq!(spans.len(), 3, "a span id of its own each");
+    assert!(!spans.contains(&root.span_id()));
+    // Untraced messages after it are handled in no context.
+    actor.tell(Record(4)).await.expect("tell");
+    assert_eq!(actor.ask(Traces).await, Ok(vec![None]));
+    system.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_handler_runs_in_its_senders_trace_and_in_none_when_the_sender_has_none() {
     let system = ActorSystem::new();
