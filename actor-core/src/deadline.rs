@@ -130,7 +130,9 @@ impl Deadlines {
         queue.prune();
         queue.entries.push_back(Entry { at, cell });
         state.watched = true;
-        if !state.keeper_running {
+        // A keeper whose runtime dropped it never said it stopped: start another.
+        let gone = state.keeper.as_ref().is_some_and(|k| k.is_finished());
+        if !state.keeper_running || gone {
             state.keeper_running = true;
             state.keeper = Some(tokio::spawn(keep(Arc::clone(self))));
         } else if state.keeper_wakes_at.is_none_or(|wake| at < wake) {

@@ -492,3 +492,39 @@ async fn a_handler_runs_in_its_senders_trace_and_in_none_when_the_sender_has_non
     assert_eq!(actor.ask(CurrentTrace).await, Ok(None));
     system.shutdown().await;
 }
+
+/// A runtime of its own (a test with two runtimes in turn).
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn asks_still_time_out_after_the_runtime_that_ran_the_deadline_keeper_is_gone() {
+    let system = ActorSystem::new();
+    // The first runtime runs an ask, and with it the system's deadline keeper; dropping the
+    // runtime drops the keeper without its knowing.
+    runtime().block_on(async {
+        let actor = system.spawn(Recorder::default()).await.expect("spawn");
+        assert_eq!(actor.ask(Seen).await, Ok(vec![]));
+    });
+    runtime().block_on(async {
+        let actor = system.spawn(Recorder::default()).await.expect("spawn");
+        let gate = Arc::new(Semaphore::new(0));
+        actor.tell(Gate(gate.clone())).await.expect("tell");
+        let asked = tokio::time::timeout(
+            Duration::from_secs(5),
+            actor.ask_timeout(Seen, Duration::from_millis(50)),
+        )
+        .await;
+        assert_eq!(
+            asked,
+            Ok(Err(AskError::Timeout(Duration::from_millis(50)))),
+            "a new keeper answers it"
+        );
+        gate.add_permits(1);
+        system.shutdown().await;
+    });
+}
