@@ -315,6 +315,19 @@ pub(crate) struct ServedStream {
     _close: CloseOnDrop,
 }
 
+/// The frames decoded from one read, added to the link's count when dropped: once per read,
+/// and also on the ways out of a read that ends the stream.
+struct FramesRead<'a> {
+    counters: &'a Counters,
+    n: u64,
+}
+
+impl Drop for FramesRead<'_> {
+    fn drop(&mut self) {
+        Counters::add(&self.counters.frames_received, self.n);
+    }
+}
+
 impl ServedStream {
     pub(crate) fn new(
         directory: Arc<dyn ServedNames>,
@@ -381,7 +394,10 @@ impl ServedStream {
         loop {
             // Every complete frame received so far, in order, before reading on.
             if reading {
-                let mut frames = 0;
+                let mut frames = FramesRead {
+                    counters: link.counters(),
+                    n: 0,
+                };
                 loop {
                     let (frame, len) = match decoder.decode_ref(&mut buf) {
                         Ok(Some(decoded)) => decoded,
@@ -393,7 +409,7 @@ impl ServedStream {
                             return;
                         }
                     };
-                    frames += 1;
+                    frames.n += 1;
                     let served = match frame.target {
                         Some(TargetRef::Name(name)) => {
                             let held = cached.as_ref().is_some_and(|(cached_name, served)| {
@@ -454,7 +470,7 @@ impl ServedStream {
                     }
                     buf.advance(len);
                 }
-                Counters::add(&link.counters().frames_received, frames);
+                drop(frames);
                 flush_run(&mut run, &link).await;
                 // A stream that always has more to read never waits, so it would keep its worker
                 // (and the tasks it woke, which wait in that worker's slot) as long as the flood
