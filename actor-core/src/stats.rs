@@ -59,7 +59,8 @@ pub struct ActorStats {
     pub mailbox_len: usize,
     /// Its mailbox capacity.
     pub mailbox_capacity: usize,
-    /// Messages handled, across restarts.
+    /// Messages handled, across restarts. The messages of a run (told together, as by
+    /// `try_tell_many` or a remote burst) are counted when the run's handling ends.
     pub handled: u64,
     /// Failures: panics in handlers or `started`, errors from `started`.
     pub failures: u64,

@@ -776,7 +776,8 @@ impl StreamHeaders {
     /// Pass that header back (`held`) with the next tell to the same target with the same
     /// tag: while the stream's target stays the same, the header is copied rather than
     /// worked out again. A header of another stream, or one the stream has moved on from,
-    /// is not used.
+    /// is not used. A header held for another target or tag would send the frame there:
+    /// keep one per target and message type.
     ///
     /// # Errors
     /// As [`encode_frame_with`](Self::encode_frame_with); nothing changes then.
@@ -791,6 +792,16 @@ impl StreamHeaders {
     ) -> Result<Option<TellHeader>, CodecError> {
         if let Some(held) = held.filter(|h| h.stream == self.id && h.generation == self.generation)
         {
+            debug_assert_eq!(
+                self.target.as_deref(),
+                Some(target),
+                "held for another target"
+            );
+            debug_assert_eq!(
+                self.tags.get(usize::from(held.tag)).map(String::as_str),
+                Some(tag),
+                "held for another tag"
+            );
             let start = dst.len();
             let mut head = [0u8; PREFIX_LEN + HEADER_OF_TELL];
             head[PREFIX_LEN..].copy_from_slice(&held.bytes());
