@@ -284,32 +284,26 @@ impl<A: Actor> Cell<A> {
                     Received::Signal(Signal::Start) => continue,
                     Received::Message(env) => env,
                 };
-                let outcome = if let Envelope::Run(_) = env {
-                    // Handled where it is, at the front of the batch, so that what a
-                    // panic leaves of it stays queued.
-                    batch.push_front(env);
-                    let Some(Envelope::Run(run)) = batch.front_mut() else {
-                        continue;
-                    };
-                    let before = run.len();
-                    let (label, mailbox) = (self.label(), &*self.mailbox);
-                    let outcome =
-                        handling_run(&mut **run, &mut actor, &mut ctx, label, mailbox).await;
-                    let left = match batch.front() {
-                        Some(Envelope::Run(run)) => run.len(),
-                        _ => 0,
-                    };
-                    if left == 0 {
-                        batch.pop_front();
+                let outcome = match env {
+                    Envelope::Run(mut run) => {
+                        let before = run.len();
+                        let (label, mailbox) = (self.label(), &*self.mailbox);
+                        let outcome =
+                            handling_run(&mut *run, &mut actor, &mut ctx, label, mailbox).await;
+                        let left = run.len();
+                        // What a stop or a panic leaves of it is handled next.
+                        if left > 0 {
+                            batch.push_front(Envelope::Run(run));
+                        }
+                        let handled = before.saturating_sub(left) as u64;
+                        crate::stats::add(&self.mailbox.counters.handled, handled);
+                        outcome
                     }
-                    let handled = before.saturating_sub(left) as u64;
-                    crate::stats::add(&self.mailbox.counters.handled, handled);
-                    outcome
-                } else {
-                    let span = message_span(self.label(), env.type_name(), None);
-                    let outcome = handling(env, &mut actor, &mut ctx, &span).await;
-                    crate::stats::bump(&self.mailbox.counters.handled);
-                    outcome
+                    env => {
+                        let outcome = handling(env, &mut actor, &mut ctx, self.label()).await;
+                        crate::stats::bump(&self.mailbox.counters.handled);
+                        outcome
+                    }
                 };
                 if let Err(panic) = outcome {
                     self.note_failure();
@@ -335,11 +329,10 @@ impl<A: Actor> Cell<A> {
         ctx: &mut Context<A>,
         instance: u32,
     ) -> Result<(), String> {
-        let span = tracing::debug_span!("started", actor = %self.label());
         let started = match (CatchPanic {
             // Boxed so that the user's future does not grow every actor's task.
             fut: Box::pin(actor.started(ctx)),
-            span: Some(&span),
+            span: tracing::debug_span!("started", actor = %self.label()),
             trace: None,
         })
         .await
@@ -360,10 +353,9 @@ impl<A: Actor> Cell<A> {
 
     /// Runs `stopped`; a panic there is logged, not escalated.
     async fn stop_instance(&mut self, actor: &mut A, ctx: &mut Context<A>) {
-        let span = tracing::debug_span!("stopped", actor = %self.label());
         if let Err(panic) = (CatchPanic {
             fut: Box::pin(actor.stopped(ctx)),
-            span: Some(&span),
+            span: tracing::debug_span!("stopped", actor = %self.label()),
             trace: None,
         })
         .await
@@ -448,25 +440,19 @@ pub(crate) fn message_span(
     span
 }
 
-/// The handling of one message: its handler's future, run inside `span` with the message's
-/// trace context (a child of the sender's) current. Not an `async fn`, so that only the
-/// returned future, not its parts, is held in the actor's task.
+/// The handling of one message: its handler's future, run inside its span with the
+/// message's trace context (a child of the sender's) current. Not an `async fn`, so that
+/// only the returned future, not its parts, is held in the actor's task.
 fn handling<'a, A: Actor>(
     env: Envelope<A>,
     actor: &'a mut A,
     ctx: &'a mut Context<A>,
-    span: &'a Span,
-) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
+    label: ActorLabel<'_>,
+) -> CatchPanic<futures::future::BoxFuture<'a, ()>> {
     let trace = env.trace().map(|t| t.child());
-    if let Some(t) = &trace {
-        span.record(
-            "trace_id",
-            tracing::field::display(format_args!("{:032x}", t.trace_id())),
-        );
-    }
     CatchPanic {
+        span: message_span(label, env.type_name(), trace.as_ref()),
         fut: env.handle(actor, ctx),
-        span: Some(span),
         trace,
     }
 }
@@ -481,7 +467,7 @@ fn handling_run<'a, A: Actor>(
     ctx: &'a mut Context<A>,
     label: ActorLabel<'a>,
     mailbox: &'a Mailbox<A>,
-) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
+) -> CatchPanic<futures::future::BoxFuture<'a, ()>> {
     let scope = RunScope {
         label,
         mailbox,
@@ -489,8 +475,8 @@ fn handling_run<'a, A: Actor>(
     };
     CatchPanic {
         fut: run.handle_some(actor, ctx, scope),
-        span: None,
-        // Each message enters a context of its own.
+        // Each message enters a span and a context of its own.
+        span: Span::none(),
         trace: None,
     }
 }
@@ -511,18 +497,18 @@ impl std::fmt::Display for ActorLabel<'_> {
 /// Polls `fut` to completion inside `span` with `trace` current, catching a panic in any poll
 /// as its message. A plain struct rather than an `async fn`, to keep the actor task's future
 /// small.
-pub(crate) struct CatchPanic<'a, F> {
+pub(crate) struct CatchPanic<F> {
     pub(crate) fut: F,
-    pub(crate) span: Option<&'a Span>,
+    pub(crate) span: Span,
     pub(crate) trace: Option<TraceContext>,
 }
 
-impl<F: Future + Unpin> Future for CatchPanic<'_, F> {
+impl<F: Future + Unpin> Future for CatchPanic<F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _entered = this.span.map(Span::enter);
+        let _entered = this.span.enter();
         // Untraced messages (most) leave the thread's context alone: it is already none
         // between the polls of tasks, as every setter restores what it found.
         let _current = this.trace.map(|t| Current::enter(Some(t)));
