@@ -130,7 +130,7 @@ pub enum FrameKind {
 
 impl FrameKind {
     /// The byte that stands for this kind on the wire.
-    pub fn to_wire(self) -> u8 {
+    pub const fn to_wire(self) -> u8 {
         match self {
             FrameKind::Tell => 1,
             FrameKind::Ask => 2,
@@ -726,21 +726,26 @@ pub struct TellHeader {
 }
 
 /// Bytes of the header of a tell that refers to its stream's target and tag (see
-/// [`TellHeader`]).
+/// [`TellHeader`]): [`TELL_REFERRING`] and the tag's index.
 const HEADER_OF_TELL: usize = 6;
+
+/// How the header of such a tell starts: kind, flags (the tag is an index), correlation id 0,
+/// target kind "the stream's target".
+const TELL_REFERRING: [u8; 4] = [FrameKind::Tell.to_wire(), FLAG_TAG_INDEX, 0, TARGET_STREAM];
 
 impl TellHeader {
     /// The header's bytes, after the length prefix.
     fn bytes(self) -> [u8; HEADER_OF_TELL] {
+        let [t0, t1, t2, t3] = TELL_REFERRING;
         let [hi, lo] = self.tag.to_be_bytes();
-        [
-            FrameKind::Tell.to_wire(),
-            FLAG_TAG_INDEX,
-            0,
-            TARGET_STREAM,
-            hi,
-            lo,
-        ]
+        [t0, t1, t2, t3, hi, lo]
+    }
+
+    /// The tag index of a frame (after its length prefix) whose header has exactly this
+    /// shape, whatever the stream's state.
+    fn tag_of(frame: &[u8]) -> Option<u16> {
+        let &[kind, flags, id, target, hi, lo] = frame.first_chunk::<HEADER_OF_TELL>()?;
+        ([kind, flags, id, target] == TELL_REFERRING).then_some(u16::from_be_bytes([hi, lo]))
     }
 }
 
@@ -961,20 +966,10 @@ struct StreamState {
 }
 
 impl StreamState {
-    /// Whether the frame in `bytes` is what most frames of a busy stream are: an untraced
-    /// tell that refers to the stream's target and to a tag it remembers (the header a
-    /// [`TellHeader`] writes). Then its tag's index: [`referring_tell`](Self::referring_tell)
-    /// makes the frame without parsing the header field by field.
-    fn referring_tag(&self, bytes: &[u8]) -> Option<u16> {
-        let &[kind, flags, id, target, hi, lo] = bytes.first_chunk::<HEADER_OF_TELL>()?;
-        let shape = [FrameKind::Tell.to_wire(), FLAG_TAG_INDEX, 0, TARGET_STREAM];
-        let tag = u16::from_be_bytes([hi, lo]);
-        let known = self.target.is_some() && usize::from(tag) < self.tags.len();
-        ([kind, flags, id, target] == shape && known).then_some(tag)
-    }
-
-    /// The frame in `bytes`, whose header [`referring_tag`](Self::referring_tag) found to
-    /// refer to the tag `tag`: the same frame [`resolve`](Self::resolve) makes of it.
+    /// The frame in `bytes`, whose header is that of an untraced tell referring to the
+    /// stream's target and to its tag `tag` ([`TellHeader::tag_of`], what most frames of a
+    /// busy stream are): the frame, or the error, [`resolve`](Self::resolve) makes of it,
+    /// without parsing the header field by field.
     fn referring_tell<'a>(&'a self, tag: u16, bytes: &'a [u8]) -> Result<FrameRef<'a>, CodecError> {
         let unknown = |field| CodecError::UnknownReference { field };
         Ok(FrameRef {
@@ -1108,7 +1103,7 @@ impl FrameDecoder {
             return Ok(None);
         };
         let bytes = &buf[PREFIX_LEN..total];
-        let frame = match self.stream.referring_tag(bytes) {
+        let frame = match TellHeader::tag_of(bytes) {
             Some(tag) => self.stream.referring_tell(tag, bytes)?,
             None => self.stream.resolve(parse_frame(bytes)?)?,
         };
