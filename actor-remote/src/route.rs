@@ -128,9 +128,7 @@ impl Prepared<'_, '_> {
             made = headers.encode_tell_with(held, name, tag, max, dst, body)?;
             Ok(())
         })?;
-        if made != held {
-            *self.tell_header = made.map(|header| (msg.type_id, header));
-        }
+        *self.tell_header = made.map(|header| (msg.type_id, header));
         Ok(())
     }
 
