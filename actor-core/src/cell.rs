@@ -284,26 +284,32 @@ impl<A: Actor> Cell<A> {
                     Received::Signal(Signal::Start) => continue,
                     Received::Message(env) => env,
                 };
-                let outcome = match env {
-                    Envelope::Run(mut run) => {
-                        let before = run.len();
-                        let (label, mailbox) = (self.label(), &*self.mailbox);
-                        let outcome =
-                            handling_run(&mut *run, &mut actor, &mut ctx, label, mailbox).await;
-                        let left = run.len();
-                        // What a stop or a panic leaves of it is handled next.
-                        if left > 0 {
-                            batch.push_front(Envelope::Run(run));
-                        }
-                        let handled = before.saturating_sub(left) as u64;
-                        crate::stats::add(&self.mailbox.counters.handled, handled);
-                        outcome
+                let outcome = if let Envelope::Run(_) = env {
+                    // Handled where it is, at the front of the batch, so that what a
+                    // panic leaves of it stays queued.
+                    batch.push_front(env);
+                    let Some(Envelope::Run(run)) = batch.front_mut() else {
+                        continue;
+                    };
+                    let before = run.len();
+                    let (label, mailbox) = (self.label(), &*self.mailbox);
+                    let outcome =
+                        handling_run(&mut **run, &mut actor, &mut ctx, label, mailbox).await;
+                    let left = match batch.front() {
+                        Some(Envelope::Run(run)) => run.len(),
+                        _ => 0,
+                    };
+                    if left == 0 {
+                        batch.pop_front();
                     }
-                    env => {
-                        let outcome = handling(env, &mut actor, &mut ctx, self.label()).await;
-                        crate::stats::bump(&self.mailbox.counters.handled);
-                        outcome
-                    }
+                    let handled = before.saturating_sub(left) as u64;
+                    crate::stats::add(&self.mailbox.counters.handled, handled);
+                    outcome
+                } else {
+                    let span = message_span(self.label(), env.type_name(), None);
+                    let outcome = handling(env, &mut actor, &mut ctx, &span).await;
+                    crate::stats::bump(&self.mailbox.counters.handled);
+                    outcome
                 };
                 if let Err(panic) = outcome {
                     self.note_failure();
@@ -329,10 +335,11 @@ impl<A: Actor> Cell<A> {
         ctx: &mut Context<A>,
         instance: u32,
     ) -> Result<(), String> {
+        let span = tracing::debug_span!("started", actor = %self.label());
         let started = match (CatchPanic {
             // Boxed so that the user's future does not grow every actor's task.
             fut: Box::pin(actor.started(ctx)),
-            span: tracing::debug_span!("started", actor = %self.label()),
+            span: Some(&span),
             trace: None,
         })
         .await
@@ -353,9 +360,10 @@ impl<A: Actor> Cell<A> {
 
     /// Runs `stopped`; a panic there is logged, not escalated.
     async fn stop_instance(&mut self, actor: &mut A, ctx: &mut Context<A>) {
+        let span = tracing::debug_span!("stopped", actor = %self.label());
         if let Err(panic) = (CatchPanic {
             fut: Box::pin(actor.stopped(ctx)),
-            span: tracing::debug_span!("stopped", actor = %self.label()),
+            span: Some(&span),
             trace: None,
         })
         .await
@@ -432,27 +440,35 @@ pub(crate) fn message_span(
         trace_id = tracing::field::Empty,
     );
     if let Some(t) = trace {
-        span.record(
-            "trace_id",
-            tracing::field::display(format_args!("{:032x}", t.trace_id())),
-        );
+        record_trace_id(&span, t);
     }
     span
 }
 
-/// The handling of one message: its handler's future, run inside its span with the
-/// message's trace context (a child of the sender's) current. Not an `async fn`, so that
-/// only the returned future, not its parts, is held in the actor's task.
+/// Records `trace`'s id in a span made by [`message_span`].
+fn record_trace_id(span: &Span, trace: &TraceContext) {
+    span.record(
+        "trace_id",
+        tracing::field::display(format_args!("{:032x}", trace.trace_id())),
+    );
+}
+
+/// The handling of one message: its handler's future, run inside `span` with the message's
+/// trace context (a child of the sender's) current. Not an `async fn`, so that only the
+/// returned future, not its parts, is held in the actor's task.
 fn handling<'a, A: Actor>(
     env: Envelope<A>,
     actor: &'a mut A,
     ctx: &'a mut Context<A>,
-    label: ActorLabel<'_>,
-) -> CatchPanic<futures::future::BoxFuture<'a, ()>> {
+    span: &'a Span,
+) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
     let trace = env.trace().map(|t| t.child());
+    if let Some(t) = &trace {
+        record_trace_id(span, t);
+    }
     CatchPanic {
-        span: message_span(label, env.type_name(), trace.as_ref()),
         fut: env.handle(actor, ctx),
+        span: Some(span),
         trace,
     }
 }
@@ -467,7 +483,7 @@ fn handling_run<'a, A: Actor>(
     ctx: &'a mut Context<A>,
     label: ActorLabel<'a>,
     mailbox: &'a Mailbox<A>,
-) -> CatchPanic<futures::future::BoxFuture<'a, ()>> {
+) -> CatchPanic<'a, futures::future::BoxFuture<'a, ()>> {
     let scope = RunScope {
         label,
         mailbox,
@@ -475,8 +491,8 @@ fn handling_run<'a, A: Actor>(
     };
     CatchPanic {
         fut: run.handle_some(actor, ctx, scope),
-        // Each message enters a span and a context of its own.
-        span: Span::none(),
+        span: None,
+        // Each message enters a context of its own.
         trace: None,
     }
 }
@@ -497,18 +513,18 @@ impl std::fmt::Display for ActorLabel<'_> {
 /// Polls `fut` to completion inside `span` with `trace` current, catching a panic in any poll
 /// as its message. A plain struct rather than an `async fn`, to keep the actor task's future
 /// small.
-pub(crate) struct CatchPanic<F> {
+pub(crate) struct CatchPanic<'a, F> {
     pub(crate) fut: F,
-    pub(crate) span: Span,
+    pub(crate) span: Option<&'a Span>,
     pub(crate) trace: Option<TraceContext>,
 }
 
-impl<F: Future + Unpin> Future for CatchPanic<F> {
+impl<F: Future + Unpin> Future for CatchPanic<'_, F> {
     type Output = Result<F::Output, String>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let _entered = this.span.enter();
+        let _entered = this.span.map(Span::enter);
         // Untraced messages (most) leave the thread's context alone: it is already none
         // between the polls of tasks, as every setter restores what it found.
         let _current = this.trace.map(|t| Current::enter(Some(t)));
